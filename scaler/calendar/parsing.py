@@ -1,0 +1,442 @@
+"""Calendar files (YAML or JSON, one schema) into a validated Calendar.
+
+Every problem is collected, not just the first, and the file is rejected whole if there is
+any: a calendar that is half applied is worse than the last good one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from scaler.calendar.model import Calendar, Event, Once, Scale, Schedule, Target, Timing
+from scaler.calendar.recurrence import CronSchedule, HolidaySet, check_cron
+from scaler.calendar.timefmt import (
+    local_date_instant,
+    parse_date,
+    parse_duration,
+    parse_instant,
+    parse_zone,
+)
+from scaler.calendar.yamlnodes import Map, Seq, YamlSyntaxError, load
+from scaler.errors import CalendarError
+
+__all__ = ["EVENT_NAME", "parse_calendar", "parse_yaml_calendar"]
+
+EVENT_NAME = re.compile(r"^[a-z0-9-]{1,63}$")
+_TOP_KEYS = {"version", "timezone", "defaults", "exclusions", "events"}
+_TIMING_KEYS = {"leadTime": "lead_time", "rampUp": "ramp_up", "rampDown": "ramp_down"}
+_DEFAULT_KEYS = {*_TIMING_KEYS, "rampSteps"}
+_EVENT_KEYS = {
+    "name", "start", "end", "duration", "schedule", "timezone", "from", "until", "exclude",
+    "scale", "targets", "disabled", *_DEFAULT_KEYS,
+}  # fmt: skip
+_RECURRING_ONLY = ("from", "until", "exclude")
+_SCALE_KINDS = ("replicas", "factor", "load")
+_TARGET_KEYS = {"namespace", "name", "labels", "scale"}
+_DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}")
+_HOLIDAYS = re.compile(r"^holidays:([A-Za-z]{2})(?:-([A-Za-z0-9]{1,5}))?$")
+
+T = TypeVar("T")
+
+
+class _Problems:
+    """Collects `file:line: [event 'x': ]message` lines."""
+
+    def __init__(self, origin: str) -> None:
+        self.origin = origin
+        self.lines: list[str] = []
+
+    def add(self, line: int, message: str, event: str | None = None) -> None:
+        where = f"event {event!r}: " if event else ""
+        self.lines.append(f"{self.origin}:{line}: {where}{message}")
+
+
+def _line(node: Any, key: str | None = None, default: int = 1) -> int:
+    if isinstance(node, Map):
+        return node.key_lines.get(key, node.line) if key is not None else node.line
+    if isinstance(node, Seq):
+        return node.line
+    return default
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, Decimal)) and not isinstance(value, bool)
+
+
+def _parse_scale(node: Any, problems: _Problems, line: int, event: str | None) -> Scale | None:
+    if not isinstance(node, Map):
+        problems.add(line, "scale must be a mapping with one of replicas, factor, load, "
+                     "e.g. scale: {replicas: 10}", event)  # fmt: skip
+        return None
+    unknown = sorted(set(node) - set(_SCALE_KINDS))
+    for key in unknown:
+        problems.add(_line(node, key), f"scale has unknown key {key!r}; use exactly one of "
+                     "replicas, factor, load", event)  # fmt: skip
+    kinds = [k for k in _SCALE_KINDS if k in node]
+    if len(kinds) != 1:
+        got = " and ".join(kinds) if kinds else "none"
+        problems.add(_line(node), f"scale needs exactly one of replicas, factor, load (got {got}); "
+                     "e.g. scale: {factor: 3}", event)  # fmt: skip
+        return None
+    kind = kinds[0]
+    value = node[kind]
+    where = _line(node, kind)
+    if kind == "replicas":
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            problems.add(where, f"scale.replicas {value!r} must be a whole number >= 0, "
+                         "e.g. replicas: 10", event)  # fmt: skip
+            return None
+        return Scale(kind="replicas", amount=Decimal(value))
+    if not _is_number(value) or not Decimal(value).is_finite() or Decimal(value) < 0:
+        problems.add(where, f"scale.{kind} {value!r} must be a finite number >= 0, "
+                     f"e.g. {kind}: {'1.5' if kind == 'factor' else '20000'}", event)  # fmt: skip
+        return None
+    return Scale(kind=kind, amount=Decimal(value))  # type: ignore[arg-type]
+
+
+def _parse_targets(node: Any, problems: _Problems, line: int, event: str) -> tuple[Target, ...]:
+    if node is None:
+        return ()
+    if not isinstance(node, Seq):
+        problems.add(line, "targets must be a list, e.g. targets: [{labels: {tier: frontend}}]",
+                     event)  # fmt: skip
+        return ()
+    targets = []
+    for item, item_line in zip(node, node.item_lines, strict=True):
+        if not isinstance(item, Map):
+            problems.add(item_line, "each target must be a mapping of namespace, name, labels, "
+                         "scale", event)  # fmt: skip
+            continue
+        for key in sorted(set(item) - _TARGET_KEYS):
+            problems.add(_line(item, key), f"target has unknown key {key!r}; use namespace, name, "
+                         "labels, scale", event)  # fmt: skip
+        labels: dict[str, str] = {}
+        raw_labels = item.get("labels")
+        if raw_labels is not None:
+            if isinstance(raw_labels, Map) and all(
+                isinstance(v, (str, int, Decimal, bool)) for v in raw_labels.values()
+            ):
+                labels = {k: (str(v).lower() if isinstance(v, bool) else str(v))
+                          for k, v in raw_labels.items()}  # fmt: skip
+            else:
+                problems.add(_line(item, "labels"), "target labels must map names to values, "
+                             "e.g. labels: {tier: frontend}", event)  # fmt: skip
+        globs: dict[str, str | None] = {}
+        for key in ("namespace", "name"):
+            value = item.get(key)
+            if value is not None and not isinstance(value, str):
+                problems.add(_line(item, key), f"target {key} must be text (a shell-style glob), "
+                             f"got {value!r}", event)  # fmt: skip
+                value = None
+            globs[key] = value
+        scale = None
+        if "scale" in item:
+            scale = _parse_scale(item["scale"], problems, _line(item, "scale"), event)
+        targets.append(Target(namespace=globs["namespace"], name=globs["name"], labels=labels,
+                              scale=scale))  # fmt: skip
+    return tuple(targets)
+
+
+def _timing(
+    node: Map, problems: _Problems, base: Timing, event: str | None
+) -> Timing:
+    values: dict[str, int] = {
+        "lead_time": base.lead_time, "ramp_up": base.ramp_up,
+        "ramp_down": base.ramp_down, "ramp_steps": base.ramp_steps,
+    }  # fmt: skip
+    for key, attr in _TIMING_KEYS.items():
+        if key in node:
+            try:
+                values[attr] = parse_duration(node[key])
+            except ValueError as exc:
+                problems.add(_line(node, key), f"{key}: {exc}", event)
+    if "rampSteps" in node:
+        steps = node["rampSteps"]
+        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+            problems.add(_line(node, "rampSteps"), f"rampSteps {steps!r} must be a whole number "
+                         ">= 1, e.g. rampSteps: 5", event)  # fmt: skip
+        else:
+            values["ramp_steps"] = steps
+    return Timing(**values)
+
+
+def _try(problems: _Problems, line: int, event: str | None, fn: Callable[[], T]) -> T | None:
+    try:
+        return fn()
+    except ValueError as exc:
+        problems.add(line, str(exc), event)
+        return None
+
+
+def _exclusions(node: Any, problems: _Problems) -> dict[str, frozenset[dt.date]]:
+    if node is None:
+        return {}
+    if not isinstance(node, Map):
+        problems.add(_line(node), "exclusions must map names to lists of dates, "
+                     "e.g. exclusions: {year-end: [2026-12-31, 2027-01-01]}")  # fmt: skip
+        return {}
+    sets: dict[str, frozenset[dt.date]] = {}
+    for name, dates in node.items():
+        if not isinstance(dates, Seq):
+            problems.add(_line(node, name), f"exclusions.{name} must be a list of dates, "
+                         "e.g. [2026-12-31, 2027-01-01]")  # fmt: skip
+            continue
+        days = set()
+        for value, line in zip(dates, dates.item_lines, strict=True):
+            day = _try(problems, line, None, lambda v=value: parse_date(v))  # type: ignore[misc]
+            if day is not None:
+                days.add(day)
+        sets[name] = frozenset(days)
+    return sets
+
+
+def _event(
+    node: Map,
+    line: int,
+    problems: _Problems,
+    *,
+    zone: dt.tzinfo | None,
+    defaults: Timing,
+    exclusions: dict[str, frozenset[dt.date]],
+) -> Event | None:
+    name = node.get("name")
+    label = name if isinstance(name, str) else None
+    before = len(problems.lines)
+    if not isinstance(name, str) or not EVENT_NAME.match(name):
+        problems.add(_line(node, "name", line), f"event name {name!r} must be 1-63 characters of "
+                     "a-z, 0-9 and '-', e.g. name: black-friday")  # fmt: skip
+    for key in sorted(set(node) - _EVENT_KEYS):
+        problems.add(_line(node, key), f"unknown key {key!r}; events take "
+                     f"{', '.join(sorted(_EVENT_KEYS))}", label)  # fmt: skip
+
+    if "timezone" in node:
+        zone = _try(problems, _line(node, "timezone"), label,
+                    lambda: parse_zone(node["timezone"]))  # fmt: skip
+    local = zone or dt.UTC
+
+    disabled = node.get("disabled", False)
+    if not isinstance(disabled, bool):
+        problems.add(_line(node, "disabled"), f"disabled {disabled!r} must be true or false", label)
+        disabled = False
+
+    scale = None
+    if "scale" in node:
+        scale = _parse_scale(node["scale"], problems, _line(node, "scale"), label)
+    targets = _parse_targets(node.get("targets"), problems, _line(node, "targets"), label or "")
+    if "scale" not in node and not (targets and all(t.scale for t in targets)):
+        problems.add(line, "has no scale; add one of scale: {replicas: N}, {factor: F} or "
+                     "{load: X}", label)  # fmt: skip
+    timing = _timing(node, problems, defaults, label)
+
+    duration = None
+    if "duration" in node:
+        duration = _try(problems, _line(node, "duration"), label,
+                        lambda: parse_duration(node["duration"]))  # fmt: skip
+        if duration == 0:
+            problems.add(_line(node, "duration"), "duration must be more than 0s", label)
+
+    schedule: Schedule | None = None
+    if "schedule" in node:
+        for key in ("start", "end"):
+            if key in node:
+                problems.add(_line(node, key), f"a recurring event (schedule) takes duration, "
+                             f"not {key}; remove {key}", label)  # fmt: skip
+        if "duration" not in node:
+            problems.add(line, "a recurring event needs duration, e.g. duration: 1h", label)
+        schedule = _recurring(node, problems, label, local, duration or 1, exclusions)
+    else:
+        for key in _RECURRING_ONLY:
+            if key in node:
+                problems.add(_line(node, key), f"{key} applies to recurring events only; add a "
+                             f"schedule or remove {key}", label)  # fmt: skip
+        if "start" not in node:
+            problems.add(line, "needs start (with end or duration) or schedule (with duration)",
+                         label)  # fmt: skip
+        else:
+            start = _try(problems, _line(node, "start"), label,
+                         lambda: parse_instant(node["start"], local))  # fmt: skip
+            end = None
+            if "end" in node and "duration" in node:
+                problems.add(_line(node, "end"), "has both end and duration; keep one", label)
+            elif "end" in node:
+                end = _try(problems, _line(node, "end"), label,
+                           lambda: parse_instant(node["end"], local))  # fmt: skip
+                if start is not None and end is not None and end <= start:
+                    problems.add(_line(node, "end"), f"end {node['end']} is not after start "
+                                 f"{node['start']}; end is exclusive and must come later",
+                                 label)  # fmt: skip
+                    end = None
+            elif "duration" in node:
+                end = start + duration if start is not None and duration else None
+            else:
+                problems.add(_line(node, "start"), "needs end or duration, e.g. duration: 2h",
+                             label)  # fmt: skip
+            if start is not None and end is not None:
+                schedule = Once(start, end)
+
+    if len(problems.lines) > before or schedule is None or label is None:
+        return None
+    return Event(name=label, line=line, scale=scale, targets=targets, timing=timing,
+                 schedule=schedule, disabled=disabled)  # fmt: skip
+
+
+def _recurring(
+    node: Map,
+    problems: _Problems,
+    label: str | None,
+    local: dt.tzinfo,
+    duration: int,
+    exclusions: dict[str, frozenset[dt.date]],
+) -> CronSchedule | None:
+    """The schedule, from/until and exclude of a recurring event (None when any is wrong)."""
+    before = len(problems.lines)
+    expression = str(node["schedule"])
+    _try(problems, _line(node, "schedule"), label, lambda: check_cron(expression))
+    start_from = until = None
+    if "from" in node:
+        start_from = _try(problems, _line(node, "from"), label,
+                          lambda: parse_instant(node["from"], local))  # fmt: skip
+    if "until" in node:
+        raw_until = str(node["until"]).strip()
+        if _DATE_TEXT.fullmatch(raw_until):
+            # A date in `until` includes that whole local day.
+            until = _try(problems, _line(node, "until"), label, lambda: local_date_instant(
+                parse_date(raw_until) + dt.timedelta(days=1), local) - 1)  # fmt: skip
+        else:
+            until = _try(problems, _line(node, "until"), label,
+                         lambda: parse_instant(raw_until, local))  # fmt: skip
+    if start_from is not None and until is not None and until < start_from:
+        problems.add(_line(node, "until"), f"until {node['until']} is before from "
+                     f"{node['from']}; swap them or fix the dates", label)  # fmt: skip
+    dates: set[dt.date] = set()
+    holiday_sets: list[HolidaySet] = []
+    raw_exclude = node.get("exclude")
+    entries: list[tuple[Any, int]] = []
+    if isinstance(raw_exclude, Seq):
+        entries = list(zip(raw_exclude, raw_exclude.item_lines, strict=True))
+    elif raw_exclude is not None:
+        problems.add(_line(node, "exclude"), "exclude must be a list of dates, exclusion "
+                     "names or holidays:CC, e.g. exclude: [2026-12-24, \"holidays:JP\"]",
+                     label)  # fmt: skip
+    for entry, entry_line in entries:
+        text = str(entry).strip()
+        holiday = _HOLIDAYS.match(text)
+        if holiday:
+            hs = _try(problems, entry_line, label,
+                      lambda h=holiday: _holidays(h[1], h[2]))  # type: ignore[misc]  # fmt: skip
+            if hs is not None:
+                holiday_sets.append(hs)
+        elif _DATE_TEXT.fullmatch(text):
+            day = _try(problems, entry_line, label, lambda t=text: parse_date(t))  # type: ignore[misc]
+            if day is not None:
+                dates.add(day)
+        elif text in exclusions:
+            dates |= exclusions[text]
+        else:
+            known = ", ".join(sorted(exclusions)) or "none defined"
+            problems.add(entry_line, f"exclude entry {text!r} is not a date (YYYY-MM-DD), "
+                         f"holidays:CC[-SUBDIV], or a name from exclusions ({known})",
+                         label)  # fmt: skip
+    if len(problems.lines) > before:
+        return None
+    return CronSchedule(
+        expression=expression, zone=local, duration=duration, start_from=start_from,
+        until=until, excluded_dates=frozenset(dates), excluded_holidays=tuple(holiday_sets),
+    )  # fmt: skip
+
+
+def _holidays(country: str, subdivision: str | None) -> HolidaySet:
+    import holidays  # lazily: it imports a module per country
+
+    country = country.upper()
+    if country not in holidays.list_supported_countries():
+        raise ValueError(f"holidays:{country} is not a country the holidays package knows; "
+                         "use an ISO 3166 code such as JP, US, DE")  # fmt: skip
+    supported = holidays.list_supported_countries()[country]
+    if subdivision is not None and subdivision.upper() not in supported:
+        subdivision_upper = subdivision.upper()
+        raise ValueError(f"holidays:{country}-{subdivision_upper}: unknown subdivision; known: "
+                         f"{', '.join(supported) or 'none'}")  # fmt: skip
+    return HolidaySet(country, subdivision.upper() if subdivision else None)
+
+
+def parse_yaml_calendar(text: str, *, name: str, origin: str) -> Calendar:
+    problems = _Problems(origin)
+    try:
+        root = load(text)
+    except YamlSyntaxError as exc:
+        raise CalendarError(f"{origin}:{exc.line}: {exc}") from exc
+    if not isinstance(root, Map):
+        raise CalendarError(f"{origin}:1: a calendar is a mapping with version: 1 and events: "
+                            "[...]; see the README's calendar reference")  # fmt: skip
+    for key in sorted(set(root) - _TOP_KEYS):
+        problems.add(_line(root, key), f"unknown top-level key {key!r}; use "
+                     f"{', '.join(sorted(_TOP_KEYS))}")  # fmt: skip
+    if root.get("version") != 1:
+        problems.add(_line(root, "version"), f"version: 1 is required (got "
+                     f"{root.get('version')!r})")  # fmt: skip
+    zone = None
+    if "timezone" in root:
+        zone = _try(problems, _line(root, "timezone"), None, lambda: parse_zone(root["timezone"]))
+    defaults = Timing()
+    raw_defaults = root.get("defaults")
+    if raw_defaults is not None:
+        if isinstance(raw_defaults, Map):
+            for key in sorted(set(raw_defaults) - _DEFAULT_KEYS):
+                problems.add(_line(raw_defaults, key), f"defaults has unknown key {key!r}; use "
+                             f"{', '.join(sorted(_DEFAULT_KEYS))}")  # fmt: skip
+            defaults = _timing(raw_defaults, problems, defaults, None)
+        else:
+            problems.add(_line(root, "defaults"), "defaults must be a mapping, e.g. "
+                         "defaults: {leadTime: 15m}")  # fmt: skip
+    exclusions = _exclusions(root.get("exclusions"), problems)
+
+    events: list[Event] = []
+    raw_events = root.get("events")
+    seen: dict[str, int] = {}
+    if raw_events is None:
+        raw_events = Seq()
+        raw_events.item_lines = []
+    if not isinstance(raw_events, Seq):
+        problems.add(_line(root, "events"), "events must be a list of events")
+        raw_events = Seq()
+        raw_events.item_lines = []
+    for item, line in zip(raw_events, raw_events.item_lines, strict=True):
+        if not isinstance(item, Map):
+            problems.add(line, "each event must be a mapping with name, start/schedule, scale")
+            continue
+        event_name = item.get("name")
+        if isinstance(event_name, str):
+            if event_name in seen:
+                problems.add(_line(item, "name", line), f"name is already used by the event at "
+                             f"line {seen[event_name]}; event names must be unique",
+                             event_name)  # fmt: skip
+            else:
+                seen[event_name] = line
+        event = _event(item, line, problems, zone=zone, defaults=defaults, exclusions=exclusions)
+        if event is not None:
+            events.append(event)
+    if problems.lines:
+        raise CalendarError(problems.lines)
+    return Calendar(name=name, origin=origin, events=tuple(events))
+
+
+def parse_calendar(text: str | bytes, *, name: str, origin: str) -> Calendar:
+    """Parse a calendar of any supported format; `origin` names it in messages.
+
+    iCalendar is recognised by a `.ics` suffix or a BEGIN:VCALENDAR first line.
+    """
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise CalendarError(f"{origin}:1: not UTF-8 text ({exc}); save the file as UTF-8") from exc
+    if origin.lower().endswith(".ics") or text.lstrip().upper().startswith("BEGIN:VCALENDAR"):
+        from scaler.calendar.ical import parse_ical_calendar
+
+        return parse_ical_calendar(text, name=name, origin=origin)
+    return parse_yaml_calendar(text, name=name, origin=origin)

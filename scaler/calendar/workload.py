@@ -1,0 +1,145 @@
+"""A workload as a ScaledObject describes it: trigger metadata parsed and checked.
+
+Metadata syntax is checked here, once per distinct (namespace, name, metadata); whether the
+calendar's events need a key the workload lacks is checked by evaluation, because it depends on
+calendar content (GetMetricSpec must answer without it).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from scaler.calendar.timefmt import parse_duration
+from scaler.errors import MetadataError
+
+__all__ = ["DEFAULT_METRIC_NAME", "Workload", "parse_labels", "parse_metadata"]
+
+DEFAULT_METRIC_NAME = "sale-calendar"
+# KEDA prefixes `s<index>-`; the HPA needs a valid metric name part: keep it DNS-label-like.
+_METRIC_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,198}[A-Za-z0-9])?$")
+_LABEL_KEY = re.compile(r"^([a-z0-9]([a-z0-9.-]*[a-z0-9])?/)?[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Workload:
+    namespace: str
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    calendars: tuple[str, ...] | None = None  # None: every configured calendar
+    base_replicas: int | None = None  # needed by factor events
+    capacity_per_replica: Decimal | None = None  # needed by load events; > 0
+    load_share: Decimal = Decimal(1)
+    lead_time: int = 0  # this workload's minimum, seconds
+    ramp_up: int = 0
+    ramp_down: int = 0
+    pod_startup: int | None = None  # for lead-time recommendations in plan and simulate
+    metric_name: str = DEFAULT_METRIC_NAME
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+def parse_labels(text: str, *, key: str = "labels") -> dict[str, str]:
+    """`k=v,k2=v2` -> dict. Empty text gives no labels."""
+    labels: dict[str, str] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, sep, value = part.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name:
+            raise MetadataError(
+                key, f"{key}: {part!r} is not a label pair; write k=v,k2=v2, e.g. tier=frontend"
+            )
+        labels[name] = value
+    return labels
+
+
+def _decimal(metadata: Mapping[str, str], key: str, *, positive: bool) -> Decimal | None:
+    raw = metadata.get(key)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        value = Decimal(raw.strip())
+    except InvalidOperation:
+        value = Decimal("NaN")
+    bound = "> 0" if positive else ">= 0"
+    if not value.is_finite() or value < 0 or (positive and value == 0):
+        raise MetadataError(key, f"{key}: {raw!r} is not a number {bound}; write e.g. {key}: \"100\"")
+    return value
+
+
+def _duration(metadata: Mapping[str, str], key: str) -> int | None:
+    raw = metadata.get(key)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        return parse_duration(raw)
+    except ValueError as exc:
+        raise MetadataError(key, f"{key}: {exc}") from exc
+
+
+def parse_metadata(
+    namespace: str, name: str, metadata: Mapping[str, str], *, known_calendars: set[str] | None = None
+) -> Workload:
+    """Trigger metadata -> Workload, raising MetadataError naming the key and the fix.
+
+    Keys the contract does not name are ignored: KEDA passes every key of the trigger.
+    `known_calendars` (when given) is checked against the `calendars` key.
+    """
+    calendars: tuple[str, ...] | None = None
+    raw_calendars = metadata.get("calendars", "").strip()
+    if raw_calendars:
+        calendars = tuple(dict.fromkeys(c.strip() for c in raw_calendars.split(",") if c.strip()))
+        if known_calendars is not None:
+            unknown = [c for c in calendars if c not in known_calendars]
+            if unknown:
+                configured = ", ".join(sorted(known_calendars)) or "none"
+                raise MetadataError(
+                    "calendars",
+                    f"calendars: {', '.join(unknown)} not configured on this scaler; "
+                    f"use one of: {configured} (or leave the key out to use all)",
+                )
+
+    base: int | None = None
+    raw_base = metadata.get("baseReplicas", "").strip()
+    if raw_base:
+        if not re.fullmatch(r"\+?\d+", raw_base):
+            raise MetadataError(
+                "baseReplicas",
+                f"baseReplicas: {raw_base!r} is not a whole number >= 0; write e.g. baseReplicas: \"4\"",
+            )
+        base = int(raw_base)
+
+    metric_name = metadata.get("metricName", "").strip() or DEFAULT_METRIC_NAME
+    if not _METRIC_NAME.match(metric_name):
+        raise MetadataError(
+            "metricName",
+            f"metricName: {metric_name!r} is not valid; use letters, digits, '.', '_' and '-', "
+            "starting and ending with a letter or digit",
+        )
+
+    labels = parse_labels(metadata.get("labels", ""))
+    for label in labels:
+        if not _LABEL_KEY.match(label):
+            raise MetadataError("labels", f"labels: {label!r} is not a valid label key")
+
+    load_share = _decimal(metadata, "loadShare", positive=False)
+    return Workload(
+        namespace=namespace,
+        name=name,
+        labels=labels,
+        calendars=calendars,
+        base_replicas=base,
+        capacity_per_replica=_decimal(metadata, "capacityPerReplica", positive=True),
+        load_share=Decimal(1) if load_share is None else load_share,
+        lead_time=_duration(metadata, "leadTime") or 0,
+        ramp_up=_duration(metadata, "rampUp") or 0,
+        ramp_down=_duration(metadata, "rampDown") or 0,
+        pod_startup=_duration(metadata, "podStartup"),
+        metric_name=metric_name,
+    )

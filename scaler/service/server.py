@@ -1,0 +1,87 @@
+"""The gRPC server: KEDA's ExternalScaler, health and reflection on one grpc.aio server.
+
+Created inside the running event loop (grpc.aio requires it). SO_REUSEPORT is off, so a
+second scaler on the same port fails to bind instead of silently stealing connections.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import CollectorRegistry
+
+from scaler._proto import externalscaler_pb2 as pb
+from scaler._proto import externalscaler_pb2_grpc as pb_grpc
+from scaler.errors import ScalerError
+from scaler.service.plans import PlanCache
+from scaler.service.servicer import ExternalScalerServicer
+from scaler.service.telemetry import RpcMetrics
+from scaler.sources.store import CalendarStore
+
+__all__ = ["SERVICE_NAME", "GrpcServer"]
+
+log = logging.getLogger("scaler.service")
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ExternalScaler"].full_name
+
+
+class GrpcServer:
+    def __init__(
+        self,
+        store: CalendarStore,
+        *,
+        address: str = "[::]:9090",
+        credentials: grpc.ServerCredentials | None = None,
+        registry: CollectorRegistry | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.address = address
+        self.credentials = credentials
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.plans = PlanCache(store, clock=clock)
+        self.servicer = ExternalScalerServicer(self.plans, clock=clock)
+        self.health = health.aio.HealthServicer()
+        self.rpc_metrics = RpcMetrics(self.registry)
+        self.port = 0
+        self._server: grpc.aio.Server | None = None
+
+    async def start(self) -> int:
+        server = grpc.aio.server(
+            interceptors=[self.rpc_metrics],
+            options=[("grpc.so_reuseport", 0)],
+        )
+        pb_grpc.add_ExternalScalerServicer_to_server(self.servicer, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        try:
+            if self.credentials is None:
+                self.port = server.add_insecure_port(self.address)
+            else:
+                self.port = server.add_secure_port(self.address, self.credentials)
+        except RuntimeError as exc:
+            raise ScalerError(
+                f"cannot listen for gRPC on {self.address} ({exc}); is another process using "
+                "the port? choose another with --grpc-port"
+            ) from exc
+        await server.start()
+        self._server = server
+        await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        await self.health.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+        log.info("serving gRPC", extra={"address": self.address, "port": self.port,
+                                        "tls": self.credentials is not None})  # fmt: skip
+        return self.port
+
+    async def stop(self, grace: float) -> None:
+        """Drain: report NOT_SERVING, end streams with OK, let calls finish within `grace`."""
+        await self.health.enter_graceful_shutdown()
+        self.servicer.shutdown()
+        if self._server is not None:
+            await self._server.stop(grace)
+            self._server = None

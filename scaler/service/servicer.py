@@ -1,0 +1,128 @@
+"""KEDA's `externalscaler.ExternalScaler`, answered from the plan cache.
+
+Behaviour KEDA depends on (see FIELD-NOTES.md):
+- GetMetricSpec checks metadata syntax only: if it failed on calendar content, the
+  ScaledObject's fallback would never engage (KEDA #8056) and its other triggers would fail
+  too (#5914).
+- GetMetrics returns exactly one MetricValue: KEDA sums them all.
+- A calendar that never loaded is UNAVAILABLE, never a silent 0: the HPA does not scale down
+  while a metric is invalid (kubernetes #99514).
+- StreamIsActive writes only on change (every `true` refreshes KEDA's cooldown) and ends with
+  OK on shutdown, so KEDA reconnects without backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+
+import grpc
+
+from scaler._proto import externalscaler_pb2 as pb
+from scaler._proto import externalscaler_pb2_grpc as pb_grpc
+from scaler.errors import CalendarUnavailable, MetadataError, ScalerError
+from scaler.service.plans import PlanCache, Timeline
+
+__all__ = ["ExternalScalerServicer"]
+
+_ACTIVE = pb.IsActiveResponse(result=True)
+_INACTIVE = pb.IsActiveResponse(result=False)
+
+
+async def _abort(context: grpc.aio.ServicerContext, error: ScalerError) -> None:
+    code = grpc.StatusCode.UNAVAILABLE if isinstance(error, CalendarUnavailable) else (
+        grpc.StatusCode.INVALID_ARGUMENT
+    )
+    await context.abort(code, str(error))
+
+
+class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):
+    def __init__(self, plans: PlanCache, *, clock: Callable[[], float] = time.time) -> None:
+        self._plans = plans
+        self._clock = clock
+        self._stopping = asyncio.Event()
+        self.on_value: Callable[[Timeline, int], None] | None = None  # metrics hook
+
+    def shutdown(self) -> None:
+        """End every open stream with OK (graceful shutdown)."""
+        self._stopping.set()
+
+    async def _timeline(self, ref: pb.ScaledObjectRef, context: grpc.aio.ServicerContext) -> Timeline:
+        timeline = self._plans.timeline(ref.namespace, ref.name, ref.scalerMetadata)
+        if timeline.error is not None:
+            await _abort(context, timeline.error)
+        return timeline
+
+    def _value(self, timeline: Timeline) -> int:
+        value = timeline.value(self._clock())
+        if self.on_value is not None:
+            self.on_value(timeline, value)
+        return value
+
+    async def GetMetricSpec(  # noqa: N802 (gRPC method names)
+        self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
+    ) -> pb.GetMetricSpecResponse:
+        try:
+            workload = self._plans.workload(request.namespace, request.name, request.scalerMetadata)
+        except MetadataError as exc:
+            await _abort(context, exc)
+            raise  # unreachable: abort raises
+        return _spec(workload.metric_name)
+
+    async def GetMetrics(  # noqa: N802
+        self, request: pb.GetMetricsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetMetricsResponse:
+        timeline = await self._timeline(request.scaledObjectRef, context)
+        value = self._value(timeline)
+        assert timeline.workload is not None
+        name = request.metricName or timeline.workload.metric_name
+        return pb.GetMetricsResponse(
+            metricValues=[pb.MetricValue(metricName=name, metricValue=value, metricValueFloat=value)]
+        )
+
+    async def IsActive(  # noqa: N802
+        self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
+    ) -> pb.IsActiveResponse:
+        timeline = await self._timeline(request, context)
+        return _ACTIVE if self._value(timeline) > 0 else _INACTIVE
+
+    async def StreamIsActive(  # noqa: N802
+        self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.IsActiveResponse]:
+        sent: bool | None = None
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            while not self._stopping.is_set():
+                changed = self._plans.changed()  # taken before reading: no swap is missed
+                timeline = await self._timeline(request, context)
+                now = self._clock()
+                active = self._value(timeline) > 0
+                if active != sent:
+                    yield _ACTIVE if active else _INACTIVE
+                    sent = active
+                wake = timeline.next_activity_change(now)
+                timeout = None if wake is None else max(0.0, wake - self._clock())
+                if timeout is None or timeout > timeline.valid_until - now:
+                    timeout = max(0.0, timeline.valid_until - now)
+                waiter = asyncio.ensure_future(changed.wait())
+                try:
+                    await asyncio.wait(
+                        {waiter, stopping}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                    )
+                finally:
+                    waiter.cancel()
+        finally:
+            stopping.cancel()
+
+    async def StreamMetricSpec(  # noqa: N802
+        self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.GetMetricSpecResponse]:
+        yield await self.GetMetricSpec(request, context)
+        await self._stopping.wait()
+
+
+def _spec(metric_name: str) -> pb.GetMetricSpecResponse:
+    return pb.GetMetricSpecResponse(
+        metricSpecs=[pb.MetricSpec(metricName=metric_name, targetSize=1, targetSizeFloat=1.0)]
+    )

@@ -118,6 +118,14 @@ class PlanCache:
         cutoff = self._clock() - within
         return [t for t in self._timelines.values() if t.last_seen >= cutoff]
 
+    def last_metadata(self, namespace: str, name: str) -> dict[str, str]:
+        """The metadata KEDA sent most recently for this ScaledObject ({} if never seen)."""
+        latest: tuple[float, dict[str, str]] = (-1.0, {})
+        for (ns, n, metadata), timeline in self._timelines.items():
+            if ns == namespace and n == name and timeline.last_seen > latest[0]:
+                latest = (timeline.last_seen, dict(metadata))
+        return latest[1]
+
     def changed(self) -> asyncio.Event:
         """An event set at the next snapshot swap (take it before reading, then wait)."""
         return self._changed

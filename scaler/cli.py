@@ -264,6 +264,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `calendar-scaler plan ... | head`: the reader left, not an error
+        sys.stderr.close()
+        return 0
     return status
 
 

@@ -7,6 +7,7 @@ any: a calendar that is half applied is worse than the last good one.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
 from collections.abc import Callable
 from decimal import Decimal
@@ -63,6 +64,14 @@ def _line(node: Any, key: str | None = None, default: int = 1) -> int:
     return default
 
 
+def _suggest(key: str, known: set[str]) -> str:
+    """`did you mean 'leadTime'?`, or the list of known keys."""
+    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.5)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return f"use one of {', '.join(sorted(known))}"
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, Decimal)) and not isinstance(value, bool)
 
@@ -74,8 +83,8 @@ def _parse_scale(node: Any, problems: _Problems, line: int, event: str | None) -
         return None
     unknown = sorted(set(node) - set(_SCALE_KINDS))
     for key in unknown:
-        problems.add(_line(node, key), f"scale has unknown key {key!r}; use exactly one of "
-                     "replicas, factor, load", event)  # fmt: skip
+        problems.add(_line(node, key), f"scale has unknown key {key!r}; "
+                     f"{_suggest(key, set(_SCALE_KINDS))}", event)  # fmt: skip
     kinds = [k for k in _SCALE_KINDS if k in node]
     if len(kinds) != 1:
         got = " and ".join(kinds) if kinds else "none"
@@ -112,8 +121,8 @@ def _parse_targets(node: Any, problems: _Problems, line: int, event: str) -> tup
                          "scale", event)  # fmt: skip
             continue
         for key in sorted(set(item) - _TARGET_KEYS):
-            problems.add(_line(item, key), f"target has unknown key {key!r}; use namespace, name, "
-                         "labels, scale", event)  # fmt: skip
+            problems.add(_line(item, key), f"target has unknown key {key!r}; "
+                         f"{_suggest(key, _TARGET_KEYS)}", event)  # fmt: skip
         labels: dict[str, str] = {}
         raw_labels = item.get("labels")
         if raw_labels is not None:
@@ -210,8 +219,8 @@ def _event(
         problems.add(_line(node, "name", line), f"event name {name!r} must be 1-63 characters of "
                      "a-z, 0-9 and '-', e.g. name: black-friday")  # fmt: skip
     for key in sorted(set(node) - _EVENT_KEYS):
-        problems.add(_line(node, key), f"unknown key {key!r}; events take "
-                     f"{', '.join(sorted(_EVENT_KEYS))}", label)  # fmt: skip
+        problems.add(_line(node, key), f"unknown key {key!r}; {_suggest(key, _EVENT_KEYS)}",
+                     label)  # fmt: skip
 
     if "timezone" in node:
         zone = _try(problems, _line(node, "timezone"), label,
@@ -374,8 +383,8 @@ def parse_yaml_calendar(text: str, *, name: str, origin: str) -> Calendar:
         raise CalendarError(f"{origin}:1: a calendar is a mapping with version: 1 and events: "
                             "[...]; see the README's calendar reference")  # fmt: skip
     for key in sorted(set(root) - _TOP_KEYS):
-        problems.add(_line(root, key), f"unknown top-level key {key!r}; use "
-                     f"{', '.join(sorted(_TOP_KEYS))}")  # fmt: skip
+        problems.add(_line(root, key), f"unknown top-level key {key!r}; "
+                     f"{_suggest(key, _TOP_KEYS)}")  # fmt: skip
     if root.get("version") != 1:
         problems.add(_line(root, "version"), f"version: 1 is required (got "
                      f"{root.get('version')!r})")  # fmt: skip
@@ -387,8 +396,8 @@ def parse_yaml_calendar(text: str, *, name: str, origin: str) -> Calendar:
     if raw_defaults is not None:
         if isinstance(raw_defaults, Map):
             for key in sorted(set(raw_defaults) - _DEFAULT_KEYS):
-                problems.add(_line(raw_defaults, key), f"defaults has unknown key {key!r}; use "
-                             f"{', '.join(sorted(_DEFAULT_KEYS))}")  # fmt: skip
+                problems.add(_line(raw_defaults, key), f"defaults has unknown key {key!r}; "
+                             f"{_suggest(key, _DEFAULT_KEYS)}")  # fmt: skip
             defaults = _timing(raw_defaults, problems, defaults, None)
         else:
             problems.add(_line(root, "defaults"), "defaults must be a mapping, e.g. "
@@ -425,18 +434,27 @@ def parse_yaml_calendar(text: str, *, name: str, origin: str) -> Calendar:
     return Calendar(name=name, origin=origin, events=tuple(events))
 
 
-def parse_calendar(text: str | bytes, *, name: str, origin: str) -> Calendar:
+def parse_calendar(
+    text: str | bytes, *, name: str, origin: str, default_zone: dt.tzinfo | None = None
+) -> Calendar:
     """Parse a calendar of any supported format; `origin` names it in messages.
 
-    iCalendar is recognised by a `.ics` suffix or a BEGIN:VCALENDAR first line.
+    iCalendar is recognised by a `.ics` suffix or a BEGIN:VCALENDAR first line;
+    `default_zone` reads its DATE values and floating times when it has no X-WR-TIMEZONE
+    (UTC when not given).
     """
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise CalendarError(f"{origin}:1: not UTF-8 text ({exc}); save the file as UTF-8") from exc
+            raise CalendarError(
+                f"{origin}:1: not UTF-8 text ({exc}); save the file as UTF-8"
+            ) from exc
+    text = text.removeprefix("\ufeff")
     if origin.lower().endswith(".ics") or text.lstrip().upper().startswith("BEGIN:VCALENDAR"):
         from scaler.calendar.ical import parse_ical_calendar
 
-        return parse_ical_calendar(text, name=name, origin=origin)
+        if default_zone is None:
+            return parse_ical_calendar(text, name=name, origin=origin)
+        return parse_ical_calendar(text, name=name, origin=origin, default_zone=default_zone)
     return parse_yaml_calendar(text, name=name, origin=origin)

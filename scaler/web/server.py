@@ -114,7 +114,8 @@ class WebServer:
         self.store = store
         self.plans = plans
         self.registry = registry
-        self.host = host.strip("[]")
+        # asyncio binds "::" to IPv6 only; None listens on every IPv4 and IPv6 address.
+        self.host: str | None = None if host.strip("[]") in ("::", "", "0.0.0.0") else host.strip("[]")
         self.port = port
         self.clock = clock
         self._server: asyncio.Server | None = None

@@ -39,3 +39,6 @@ def configure(level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # httpx logs every request URL at INFO, query tokens included: keep it to warnings.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("httpcore").setLevel(max(logging.WARNING, root.level))

@@ -161,7 +161,11 @@ def test_serve_then_query_then_sigterm(calendar_file: Path) -> None:
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
     try:
-        _wait_ready(f"http://127.0.0.1:{http_port}/readyz", time.monotonic() + 20)
+        try:
+            _wait_ready(f"http://127.0.0.1:{http_port}/readyz", time.monotonic() + 30)
+        except AssertionError:
+            server.kill()
+            raise AssertionError(f"server never became ready: {server.communicate()[1]}") from None
         query = subprocess.run(
             [sys.executable, "-m", "scaler.cli", "query", "--address", f"127.0.0.1:{grpc_port}",
              "--namespace", "shop", "--name", "web", "--meta", "calendars=sales"],

@@ -137,7 +137,8 @@ class PlanCache:
         if exp is None or exp.version != snapshot.version or not (
             exp.start <= start and end <= exp.end
         ):
-            begin, finish = start, start + WINDOW_BEFORE + WINDOW_AFTER
+            # One expansion serves every build for the next day, not just this second.
+            begin, finish = start, end + REFRESH_BEFORE_END
             by_calendar = {}
             for name, calendar in snapshot.calendars.items():
                 if calendar is None:
@@ -170,10 +171,14 @@ class PlanCache:
             return
         entry.error = None
         start, end = now - WINDOW_BEFORE, now + WINDOW_AFTER
-        before, after = reach(calendars, workload)
         expanded: list[Occurrence] | None = None
+        # Each calendar's shared expansion reaches SHARED_REACH beyond its own events' reach.
+        # A workload's minimums add at most lead + rampUp (before) and rampDown (after) to an
+        # event's reach, so the shared one suffices when those fit in the margin. (Comparing
+        # with the largest reach over all calendars is not enough: one calendar's long lead
+        # would hide occurrences missing from another calendar's expansion.)
         if (
-            before <= reach(calendars, _ANY)[0] + SHARED_REACH
+            workload.lead_time + workload.ramp_up <= SHARED_REACH
             and workload.ramp_down <= SHARED_REACH
         ):
             exp = self._shared(snapshot, start, end)

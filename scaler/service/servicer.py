@@ -37,7 +37,7 @@ async def _abort(context: grpc.aio.ServicerContext, error: ScalerError) -> None:
     await context.abort(code, str(error))
 
 
-class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):
+class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):  # type: ignore[misc]
     def __init__(self, plans: PlanCache, *, clock: Callable[[], float] = time.time) -> None:
         self._plans = plans
         self._clock = clock

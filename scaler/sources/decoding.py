@@ -1,0 +1,128 @@
+"""Bytes from a source into a validated Calendar, or a SourceError saying why not.
+
+The failure reason tells two cases apart for metrics and alerts: `parse` when the content is not
+readable as YAML, JSON or iCalendar at all (a truncated upload, an HTML login page), `invalid`
+when it is readable but the calendar breaks a rule. The calendar core wraps the reader's own
+error (`raise CalendarError(...) from exc`) only for unreadable content, so the cause decides.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+from scaler.calendar.model import Calendar, Scale, Timing
+from scaler.calendar.parsing import parse_calendar
+from scaler.calendar.timefmt import parse_zone
+from scaler.errors import CalendarError, SourceError
+
+__all__ = ["Format", "IcalOptions", "decode_calendar", "detect_format"]
+
+Format = Literal["yaml", "json", "ical"]
+_MAX_PROBLEMS = 20  # a broken file can have thousands; health and logs show the first ones
+_BY_TYPE: dict[str, Format] = {
+    "text/calendar": "ical",
+    "application/json": "json",
+    "text/json": "json",
+    "application/yaml": "yaml",
+    "application/x-yaml": "yaml",
+    "text/yaml": "yaml",
+    "text/x-yaml": "yaml",
+}
+_BY_SUFFIX: dict[str, Format] = {
+    ".ics": "ical",
+    ".ical": "ical",
+    ".json": "json",
+    ".yaml": "yaml",
+    ".yml": "yaml",
+}
+
+
+def detect_format(content_type: str | None, location: str) -> Format | None:
+    """The format a content type (first) or the location's suffix names; None: unknown.
+
+    With None the calendar core decides from the content (BEGIN:VCALENDAR means iCalendar).
+    Raises SourceError for an HTML page, which is never a calendar but is what a login wall or
+    an error page sends with status 200.
+    """
+    mime = (content_type or "").split(";")[0].strip().lower()
+    if mime in ("text/html", "application/xhtml+xml"):
+        raise SourceError(
+            f"the server sent {mime} (a login or error page?), not a calendar; check the URL "
+            "and the CALENDAR_SCALER_HEADER_* variables",
+            reason="parse",
+        )
+    if mime in _BY_TYPE:
+        return _BY_TYPE[mime]
+    if mime.endswith("+json"):
+        return "json"
+    if mime.endswith("+yaml"):
+        return "yaml"
+    path = urlsplit(location).path if "://" in location else location
+    for suffix, fmt in _BY_SUFFIX.items():
+        if path.lower().endswith(suffix):
+            return fmt
+    return None
+
+
+def _summary(problems: list[str]) -> str:
+    shown = problems[:_MAX_PROBLEMS]
+    more = len(problems) - len(shown)
+    return "\n".join(shown) + (f"\n... and {more} more problems" if more > 0 else "")
+
+
+@dataclass(frozen=True, kw_only=True)
+class IcalOptions:
+    """A source's settings for iCalendar content; YAML and JSON calendars carry their own."""
+
+    zone: str | None = None  # for DATE values and floating times without X-WR-TIMEZONE; UTC
+    defaults: Timing | None = None  # timing a VEVENT's DESCRIPTION does not set
+    scale: Scale | None = None  # scale for VEVENTs that set none; None: such VEVENTs are ignored
+
+
+def decode_calendar(
+    content: bytes,
+    *,
+    name: str,
+    origin: str,
+    fmt: Format | None,
+    ical: IcalOptions | None = None,
+) -> Calendar:
+    """Parse and validate; SourceError(reason="parse" | "invalid") on any problem."""
+    text = content.removeprefix(b"\xef\xbb\xbf")
+    looks_ical = text.lstrip(b" \t\r\n")[:15].upper() == b"BEGIN:VCALENDAR"
+    if fmt == "ical" and not looks_ical:
+        raise SourceError(
+            f"{origin}:1: iCalendar content must begin with BEGIN:VCALENDAR; check the URL",
+            reason="parse",
+        )
+    try:
+        if looks_ical:
+            return _parse_ical(text, name=name, origin=origin, options=ical or IcalOptions())
+        return parse_calendar(content, name=name, origin=origin)
+    except CalendarError as exc:
+        reason = "parse" if exc.__cause__ is not None else "invalid"
+        raise SourceError(_summary(exc.problems), reason=reason) from exc
+    except Exception as exc:  # a reader's own error that escaped: still a rejected calendar
+        raise SourceError(
+            f"{origin}: could not be read ({type(exc).__name__}: {exc})", reason="parse"
+        ) from exc
+
+
+def _parse_ical(content: bytes, *, name: str, origin: str, options: IcalOptions) -> Calendar:
+    from scaler.calendar.ical import parse_ical_calendar  # lazily, as the core does: heavy
+
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CalendarError(f"{origin}:1: not UTF-8 text ({exc}); export it as UTF-8") from exc
+    return parse_ical_calendar(
+        text,
+        name=name,
+        origin=origin,
+        default_zone=parse_zone(options.zone) if options.zone else dt.UTC,
+        defaults=options.defaults,
+        default_scale=options.scale,
+    )

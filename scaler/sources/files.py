@@ -1,0 +1,173 @@
+"""A calendar file, reloaded when it changes, including a ConfigMap volume's symlink swap.
+
+Kubernetes updates a mounted ConfigMap by writing a new `..2026_...` directory and atomically
+swapping the `..data` symlink to it; the watched path (`sales.yaml -> ..data/sales.yaml`)
+never changes, so inotify on it sees nothing. Polling `os.stat` of the resolved path every
+quarter second catches that, an `os.replace`, and an edit in place alike, costs microseconds,
+and needs no platform API. The identity of what was read is (real path, device, inode, size,
+mtime): a new real path or inode is an atomic replacement and is read at once; the same inode
+with a new size or mtime is a write in progress, read once it held still for one poll, so a
+half-written file is never published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from dataclasses import dataclass
+
+from scaler.errors import SourceError
+from scaler.sources.config import SourceSpec
+from scaler.sources.decoding import decode_calendar, detect_format
+from scaler.sources.reporting import Reporter
+from scaler.sources.store import CalendarStore
+
+__all__ = ["FileSource"]
+
+
+@dataclass(frozen=True)
+class _Identity:
+    realpath: str
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, realpath: str, st: os.stat_result) -> _Identity:
+        return cls(realpath, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def same_file(self, other: _Identity) -> bool:
+        return (self.realpath, self.device, self.inode) == (
+            other.realpath,
+            other.device,
+            other.inode,
+        )
+
+
+class FileSource:
+    def __init__(
+        self,
+        spec: SourceSpec,
+        store: CalendarStore,
+        *,
+        poll_interval: float = 0.25,
+        max_bytes: int = 5 * 1024 * 1024,
+    ) -> None:
+        self.spec = spec
+        self.settled = asyncio.Event()  # set once the first load succeeded or failed
+        self._reporter = Reporter(store, spec.name, spec.origin)
+        self._poll_interval = poll_interval
+        self._max_bytes = max_bytes
+        self._fmt = detect_format(None, spec.location)
+        self._seen: _Identity | None = None  # what was last read
+        self._pending: _Identity | None = None  # changed in place, waiting one poll to settle
+        self._good_digest: bytes | None = None  # content of the calendar in force
+        self._tried_digest: bytes | None = None  # content of the last attempt
+        self._tried_failure: SourceError | None = None  # why that content was rejected
+        self._error: str | None = None  # the failure reported last; None while healthy
+
+    async def run(self) -> None:
+        while True:
+            await self.poll()
+            await asyncio.sleep(self._poll_interval)
+
+    def _stat(self) -> _Identity:
+        realpath = os.path.realpath(self.spec.location)
+        return _Identity.of(realpath, os.stat(realpath))
+
+    async def poll(self) -> None:
+        """Look once; load if the file changed."""
+        try:
+            identity = self._stat()
+        except OSError as exc:
+            self._seen = self._pending = None
+            self._fail(
+                SourceError(
+                    f"{self.spec.origin}: cannot read it ({exc.strerror or exc}); "
+                    "check the path and the volume mount",
+                    reason="io",
+                )
+            )
+            return
+        if identity == self._seen:
+            return
+        if self._seen is not None and identity.same_file(self._seen) and identity != self._pending:
+            self._pending = identity  # written in place: wait until it holds still
+            return
+        self._pending = None
+        try:
+            content = await asyncio.to_thread(self._read, identity)
+        except SourceError as exc:
+            if exc.reason != "io":  # io: retry every poll, a chmod does not change the identity
+                self._seen = identity
+            self._fail(exc)
+            return
+        if content is None:  # changed while being read: look again at the next poll
+            return
+        self._seen = identity
+        await self._load(content)
+
+    def _read(self, identity: _Identity) -> bytes | None:
+        try:
+            with open(identity.realpath, "rb") as f:
+                if _Identity.of(identity.realpath, os.fstat(f.fileno())) != identity:
+                    return None
+                content = f.read(self._max_bytes + 1)
+                if _Identity.of(identity.realpath, os.fstat(f.fileno())) != identity:
+                    return None
+        except FileNotFoundError:
+            return None  # swapped away between stat and open (kubelet removes the old dir)
+        except OSError as exc:
+            raise SourceError(
+                f"{self.spec.origin}: cannot read it ({exc.strerror or exc}); "
+                "check the file's permissions",
+                reason="io",
+            ) from exc
+        if len(content) > self._max_bytes:
+            raise SourceError(
+                f"{self.spec.origin}: larger than the {self._max_bytes} byte limit; "
+                "split the calendar into several files",
+                reason="size",
+            )
+        return content
+
+    async def _load(self, content: bytes) -> None:
+        digest = hashlib.sha256(content).digest()
+        if digest == self._good_digest:  # touched, or restored to what is in force
+            self._tried_digest, self._tried_failure = digest, None
+            if self._error is not None:
+                self._error = None
+                self._reporter.confirmed()
+            self.settled.set()
+            return
+        if digest == self._tried_digest and self._tried_failure is not None:
+            self._fail(self._tried_failure)  # the same broken content: no second parse
+            return
+        self._tried_digest = digest
+        try:
+            calendar = await asyncio.to_thread(
+                decode_calendar,
+                content,
+                name=self.spec.name,
+                origin=self.spec.origin,
+                fmt=self._fmt,
+                ical=self.spec.ical,
+            )
+        except SourceError as exc:
+            self._tried_failure = exc
+            self._fail(exc)
+            return
+        self._tried_failure = None
+        self._good_digest = digest
+        self._error = None
+        self._reporter.loaded(calendar, loaded_from="source")
+        self.settled.set()
+
+    def _fail(self, exc: SourceError) -> None:
+        message = str(exc)
+        if message != self._error:  # report each new problem once, not every poll
+            self._error = message
+            self._reporter.failed(exc.reason, message)
+        self.settled.set()

@@ -1,0 +1,244 @@
+"""File sources: served within a second of a change, ConfigMap swaps included, last good kept."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from pathlib import Path
+
+import pytest
+from helpers import (
+    BROKEN_YAML,
+    INVALID_CALENDAR,
+    V1,
+    V2,
+    V3,
+    YAML_V1,
+    YAML_V2,
+    YAML_V3,
+    ConfigMapDir,
+    SnapshotWatcher,
+    Version,
+    calendar_text,
+    health,
+    run,
+    served,
+    wait_until,
+)
+
+from scaler.sources import CalendarStore, FetchLimits, SourceManager, SourceSpec
+from scaler.sources.files import FileSource
+
+
+def file_source(path: Path, **options: object) -> tuple[CalendarStore, SourceManager]:
+    spec = SourceSpec(name="sales", location=str(path), kind="file")
+    store = CalendarStore({"sales": spec.origin})
+    options.setdefault("poll_interval", 0.05)
+    return store, SourceManager([spec], store, **options)  # type: ignore[arg-type]
+
+
+def records(caplog: pytest.LogCaptureFixture, reason: str) -> list[logging.LogRecord]:
+    return [
+        r
+        for r in caplog.records
+        if r.name == "scaler.sources" and getattr(r, "reason", None) == reason
+    ]
+
+
+def test_file_is_loaded_at_start(tmp_path: Path) -> None:
+    path = tmp_path / "sales.yaml"
+    path.write_text(YAML_V1)
+    store, manager = file_source(path)
+
+    async def scenario() -> None:
+        async with manager:
+            assert served(store) == V1
+            assert (health(store).loaded_from, health(store).last_error) == ("source", None)
+
+    run(scenario())
+
+
+def test_replaced_file_is_served_within_a_second_at_the_default_poll(tmp_path: Path) -> None:
+    path = tmp_path / "sales.yaml"
+    path.write_text(YAML_V1)
+    store, manager = file_source(path, poll_interval=0.25)
+
+    async def scenario() -> float:
+        async with manager, SnapshotWatcher(store) as watcher:
+            temp = tmp_path / "new.yaml"
+            temp.write_text(YAML_V2)
+            os.replace(temp, path)
+            latency = await wait_until(lambda: served(store) == V2, timeout=1.0)
+        watcher.check({V1, V2})
+        return latency
+
+    assert run(scenario()) < 1.0
+
+
+@pytest.mark.parametrize(
+    ("broken", "reason"),
+    [pytest.param(BROKEN_YAML, "parse", id="invalid-yaml"),
+     pytest.param(INVALID_CALENDAR, "invalid", id="semantic-error")],
+)  # fmt: skip
+def test_broken_file_keeps_the_last_good_calendar_until_fixed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, broken: str, reason: str
+) -> None:
+    path = tmp_path / "sales.yaml"
+    path.write_text(YAML_V1)
+    store, manager = file_source(path)
+
+    async def scenario() -> None:
+        async with manager, SnapshotWatcher(store) as watcher:
+            (tmp_path / "tmp").write_text(broken)
+            os.replace(tmp_path / "tmp", path)
+            await wait_until(lambda: health(store).error_reason == reason)
+            await asyncio.sleep(0.2)  # several more polls: reported once, still V1
+            assert served(store) == V1
+            assert health(store).failures[reason] == 1
+            (tmp_path / "tmp").write_text(YAML_V2)
+            os.replace(tmp_path / "tmp", path)
+            await wait_until(lambda: served(store) == V2)
+            assert (health(store).last_error, health(store).error_reason) == (None, None)
+        watcher.check({V1, V2})
+        assert watcher.published[-2:] == [V1, V2] or watcher.published == [V2]
+
+    run(scenario())
+    (failure,) = records(caplog, reason)
+    assert failure.levelno == logging.WARNING
+    assert "keeping the last good calendar (1 events, from the source)" in failure.getMessage()
+    assert (failure.calendar, failure.kept) == ("sales", True)  # type: ignore[attr-defined]
+
+
+def test_configmap_symlink_swap_is_served_and_a_broken_update_is_not(tmp_path: Path) -> None:
+    volume = ConfigMapDir(tmp_path / "config", {"sales.yaml": YAML_V1})
+    store, manager = file_source(volume.root / "sales.yaml", poll_interval=0.25)
+
+    async def scenario() -> list[float]:
+        latencies = []
+        async with manager, SnapshotWatcher(store) as watcher:
+            assert served(store) == V1
+            volume.update({"sales.yaml": YAML_V2})
+            latencies.append(await wait_until(lambda: served(store) == V2, timeout=1.0))
+            volume.update({"sales.yaml": BROKEN_YAML})
+            await wait_until(lambda: health(store).error_reason == "parse", timeout=1.0)
+            assert served(store) == V2
+            volume.update({"sales.yaml": YAML_V3})
+            latencies.append(await wait_until(lambda: served(store) == V3, timeout=1.0))
+        watcher.check({V1, V2, V3})
+        return latencies
+
+    assert all(latency < 1.0 for latency in run(scenario()))
+
+
+def test_file_written_in_place_is_read_only_once_complete(tmp_path: Path) -> None:
+    path = tmp_path / "sales.yaml"
+    path.write_text(calendar_text("initial"))
+    store, manager = file_source(path, poll_interval=0.2)
+    full = YAML_V3
+    prefix = full[: full.index("  - name: sale-two")]  # a valid calendar by itself: V1
+
+    async def scenario() -> None:
+        async with manager, SnapshotWatcher(store) as watcher:
+            with open(path, "w") as f:  # same inode: an edit in place, not a rename
+                f.write(prefix)
+                f.flush()
+                await asyncio.sleep(0.05)
+                f.write(full[len(prefix) :])
+            await wait_until(lambda: served(store) == V3, timeout=2.0)
+        watcher.check({("initial",), V3})
+
+    run(scenario())
+
+
+def test_an_edit_in_place_is_published_only_after_it_held_still_for_a_poll(tmp_path: Path) -> None:
+    path = tmp_path / "sales.yaml"
+    path.write_text(calendar_text("initial"))
+    spec = SourceSpec(name="sales", location=str(path), kind="file")
+    store = CalendarStore({"sales": spec.origin})
+    source = FileSource(spec, store)
+    full = YAML_V3
+    prefix = full[: full.index("  - name: sale-two")]  # a valid calendar by itself: V1
+
+    async def scenario() -> list[Version | None]:
+        seen = []
+        await source.poll()
+        seen.append(served(store))
+        with open(path, "w") as f:
+            f.write(prefix)
+            f.flush()
+            await source.poll()  # the write is in progress: wait
+            seen.append(served(store))
+            f.write(full[len(prefix) :])
+        await source.poll()  # changed again since the last look: wait
+        seen.append(served(store))
+        await source.poll()  # held still: read it
+        seen.append(served(store))
+        return seen
+
+    assert run(scenario()) == [("initial",), ("initial",), ("initial",), V3]
+
+
+def test_touching_a_file_does_not_reload_it(tmp_path: Path) -> None:
+    path = tmp_path / "sales.yaml"
+    path.write_text(YAML_V1)
+    store, manager = file_source(path)
+
+    async def scenario() -> None:
+        async with manager, SnapshotWatcher(store) as watcher:
+            os.utime(path, (time.time() + 5, time.time() + 5))
+            await asyncio.sleep(0.3)
+        assert watcher.published == []
+
+    run(scenario())
+
+
+def test_missing_file_is_reported_and_loaded_once_it_appears(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "sales.yaml"
+    store, manager = file_source(path)
+
+    async def scenario() -> None:
+        async with manager:
+            assert None is served(store)
+            assert health(store).error_reason == "io"
+            path.write_text(YAML_V1)
+            await wait_until(lambda: served(store) == V1)
+
+    run(scenario())
+    (failure,) = records(caplog, "io")
+    assert failure.levelno == logging.ERROR
+    assert "never loaded" in failure.getMessage()
+
+
+def test_deleted_file_keeps_the_last_good_calendar_and_recovers(tmp_path: Path) -> None:
+    path = tmp_path / "sales.yaml"
+    path.write_text(YAML_V1)
+    store, manager = file_source(path)
+
+    async def scenario() -> None:
+        async with manager:
+            path.unlink()
+            await wait_until(lambda: health(store).error_reason == "io")
+            assert served(store) == V1
+            path.write_text(YAML_V1)  # the same content back: confirmed, not republished
+            await wait_until(lambda: health(store).last_error is None)
+            assert (served(store), health(store).loads) == (V1, 1)
+
+    run(scenario())
+
+
+def test_file_over_the_size_limit_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "sales.yaml"
+    path.write_text(YAML_V1)
+    store, manager = file_source(path, limits=FetchLimits(max_bytes=1024))
+
+    async def scenario() -> None:
+        async with manager:
+            path.write_text(YAML_V1 + "#" * 2048 + "\n")
+            await wait_until(lambda: health(store).error_reason == "size")
+            assert served(store) == V1
+
+    run(scenario())

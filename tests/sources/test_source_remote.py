@@ -1,0 +1,321 @@
+"""URL sources against a real HTTP server on 127.0.0.1: every fault keeps the last good calendar.
+
+Each test checks which calendar is served, what health (the metrics' source) and the log say,
+and that no reader ever saw anything but a complete calendar.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+from pathlib import Path
+
+import pytest
+from helpers import (
+    BROKEN_YAML,
+    ICS,
+    ICS_SALE_UTC,
+    INVALID_CALENDAR,
+    V1,
+    V2,
+    YAML_V1,
+    YAML_V2,
+    CalendarServer,
+    Reply,
+    SnapshotWatcher,
+    health,
+    run,
+    self_signed_certificate,
+    served,
+    wait_until,
+)
+
+from scaler.sources import CalendarStore, FetchLimits, SourceManager, SourceSpec, load_specs
+
+LIMITS = FetchLimits(
+    connect_timeout=1.0,
+    read_timeout=1.0,
+    attempt_timeout=2.0,
+    max_bytes=64 * 1024,
+    retry_initial=0.05,
+    state_grace=0.3,
+)
+
+
+def url_source(
+    url: str, *, environ: dict[str, str] | None = None, **options: object
+) -> tuple[CalendarStore, SourceManager]:
+    specs = load_specs([f"sales={url}"], environ or {}, None)
+    store = CalendarStore({s.name: s.origin for s in specs})
+    options.setdefault("refresh", 0.3)
+    options.setdefault("limits", LIMITS)
+    return store, SourceManager(specs, store, **options)  # type: ignore[arg-type]
+
+
+def failures(caplog: pytest.LogCaptureFixture, reason: str) -> list[logging.LogRecord]:
+    return [
+        r
+        for r in caplog.records
+        if r.name == "scaler.sources" and getattr(r, "reason", None) == reason
+    ]
+
+
+def test_url_is_loaded_at_start_then_refreshed_with_if_none_match() -> None:
+    with CalendarServer() as server:
+        server.serve(YAML_V1, etag='"v1"')
+        store, manager = url_source(server.url())
+
+        async def scenario() -> None:
+            async with manager, SnapshotWatcher(store) as watcher:
+                assert (served(store), health(store).loaded_from) == (V1, "source")
+                await wait_until(lambda: server.count(304) >= 2)
+            assert watcher.published == []  # 304 changes nothing a reader could see
+
+        run(scenario())
+        assert server.requests[-1].headers["if-none-match"] == '"v1"'
+
+
+def test_changed_etag_serves_the_new_calendar_and_then_304_holds_it() -> None:
+    with CalendarServer() as server:
+        server.serve(YAML_V1, etag='"v1"')
+        store, manager = url_source(server.url())
+
+        async def scenario() -> None:
+            async with manager, SnapshotWatcher(store) as watcher:
+                server.serve(YAML_V2, etag='"v2"')
+                await wait_until(lambda: served(store) == V2)
+                before = server.count(304)
+                await wait_until(lambda: server.count(304) > before)
+                assert served(store) == V2
+            watcher.check({V1, V2})
+            assert watcher.published == [V2]
+
+        run(scenario())
+        assert server.requests[-1].headers["if-none-match"] == '"v2"'
+
+
+def test_last_modified_is_sent_back_as_if_modified_since() -> None:
+    stamp = "Fri, 27 Nov 2026 00:00:00 GMT"
+    with CalendarServer() as server:
+        server.serve(YAML_V1, last_modified=stamp)
+        store, manager = url_source(server.url())
+
+        async def scenario() -> None:
+            async with manager:
+                await wait_until(lambda: server.count(304) >= 1)
+                assert served(store) == V1
+
+        run(scenario())
+        assert stamp == server.requests[-1].headers["if-modified-since"]
+
+
+def test_server_without_validators_is_refetched_without_republishing() -> None:
+    with CalendarServer() as server:
+        server.serve(YAML_V1)
+        store, manager = url_source(server.url())
+
+        async def scenario() -> None:
+            async with manager, SnapshotWatcher(store) as watcher:
+                await wait_until(lambda: server.count(200) >= 3)
+            assert (watcher.published, health(store).loads) == ([], 1)
+
+        run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason", "message"),
+    [
+        pytest.param(Reply(status=500, body=b"oops"), "status", "HTTP 500", id="http-500"),
+        pytest.param(
+            Reply(mode="hang", delay=3.0), "timeout", "read timed out after 1s", id="timeout"
+        ),
+        pytest.param(
+            Reply(body=YAML_V2.encode(), mode="cut"), "fetch", "broke the response off",
+            id="closes-mid-body",
+        ),
+        pytest.param(Reply(mode="drop"), "fetch", "Server disconnected", id="no-answer"),
+        pytest.param(
+            Reply(body=b"x" * (65 * 1024)), "size", "larger than the 0.0625 MiB limit",
+            id="declared-too-large",
+        ),
+        pytest.param(
+            Reply(mode="stream", total=32 * 1024 * 1024), "size", "more than 65536 bytes",
+            id="streams-too-much",
+        ),
+        pytest.param(Reply(body=BROKEN_YAML.encode()), "parse", "sales.yaml:", id="invalid-yaml"),
+        pytest.param(
+            Reply(body=INVALID_CALENDAR.encode()), "invalid", "event 'backwards'",
+            id="semantic-error",
+        ),
+        pytest.param(
+            Reply(body=b"<html>login</html>", content_type="text/html"), "parse",
+            "login or error page", id="html-login-page",
+        ),
+        pytest.param(Reply(status=401), "status", "check the credentials", id="http-401"),
+    ],
+)  # fmt: skip
+def test_fault_keeps_the_last_good_calendar_and_says_why(
+    caplog: pytest.LogCaptureFixture, fault: Reply, reason: str, message: str
+) -> None:
+    with CalendarServer() as server:
+        server.serve(YAML_V1, etag='"v1"')
+        store, manager = url_source(server.url())
+
+        async def scenario() -> None:
+            async with manager, SnapshotWatcher(store) as watcher:
+                server.reply = fault
+                await wait_until(lambda: health(store).error_reason == reason, timeout=3.0)
+                assert served(store) == V1
+                assert message in (health(store).last_error or "")
+                assert health(store).failures[reason] >= 1
+                server.serve(YAML_V2, etag='"v2"')  # and it recovers
+                await wait_until(lambda: served(store) == V2, timeout=3.0)
+                assert (health(store).last_error, health(store).loaded_from) == (None, "source")
+            watcher.check({V1, V2})
+
+        run(scenario())
+        if fault.mode == "stream":  # stopped reading: the rest never came
+            assert max(server.streamed) < fault.total
+    record = failures(caplog, reason)[0]
+    assert record.levelno == logging.WARNING
+    assert "keeping the last good calendar (1 events, from the source)" in record.getMessage()
+    assert (record.calendar, record.kept) == ("sales", True)  # type: ignore[attr-defined]
+
+
+def test_source_that_comes_back_after_being_down_is_served_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = CalendarServer()
+    server.serve(YAML_V1, etag='"v1"')
+    port = server.port
+    store, manager = url_source(server.url())
+
+    async def scenario() -> float:
+        async with manager, SnapshotWatcher(store) as watcher:
+            server.stop()  # connection refused from now on
+            await wait_until(lambda: health(store).error_reason == "fetch")
+            await asyncio.sleep(0.5)  # retries back off, capped at the refresh interval
+            assert served(store) == V1
+            with CalendarServer(port=port) as back:
+                back.serve(YAML_V2, etag='"v2"')
+                took = await wait_until(lambda: served(store) == V2, timeout=2.0)
+        watcher.check({V1, V2})
+        return took
+
+    assert run(scenario()) < 1.0
+    assert failures(caplog, "fetch")
+
+
+def test_json_calendar_by_content_type() -> None:
+    document = {
+        "version": 1,
+        "timezone": "UTC",
+        "events": [
+            {"name": "sale-one", "start": "2026-11-01T00:00", "duration": "1h",
+             "scale": {"replicas": 5}},
+        ],
+    }  # fmt: skip
+    with CalendarServer() as server:
+        server.serve(json.dumps(document, indent="\t"), content_type="application/json")
+        store, manager = url_source(server.url("/calendar"))
+
+        async def scenario() -> None:
+            async with manager:
+                assert served(store) == V1, health(store).last_error
+
+        run(scenario())
+
+
+def test_ical_feed_by_content_type_with_the_zone_from_the_config_file(tmp_path: Path) -> None:
+    with CalendarServer() as server:
+        server.serve(ICS, content_type="text/calendar; charset=utf-8")
+        config = tmp_path / "scaler.yaml"
+        config.write_text(
+            f"calendars:\n  sales: {{source: '{server.url('/feed')}', timezone: Asia/Tokyo}}\n"
+        )
+        specs = load_specs([], {}, config)
+        store = CalendarStore({s.name: s.origin for s in specs})
+        manager = SourceManager(specs, store, refresh=0.3, limits=LIMITS)
+
+        async def scenario() -> None:
+            async with manager:
+                calendar = store.snapshot.calendars["sales"]
+                assert calendar is not None, health(store).last_error
+                (event,) = calendar.events
+                start = next(iter(event.schedule.overlapping(0, 2**40)))[0]
+                assert (event.name, start) == ("black-friday", ICS_SALE_UTC - 9 * 3600)
+
+        run(scenario())
+
+
+def test_header_variables_are_sent_and_never_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)  # httpx and httpcore too
+    secret = "Bearer s3cret-t0ken"
+    environ = {
+        "CALENDAR_SCALER_HEADER_SALES_AUTHORIZATION": secret,
+        "CALENDAR_SCALER_HEADER_SALES_X_TENANT": "shop-1",
+    }
+    with CalendarServer() as server:
+        server.serve(YAML_V1, etag='"v1"')
+        store, manager = url_source(server.url(), environ=environ)
+
+        async def scenario() -> None:
+            async with manager:
+                server.reply = Reply(status=403)
+                await wait_until(lambda: health(store).error_reason == "status")
+
+        run(scenario())
+        first = server.requests[0].headers
+    assert (secret, "shop-1") == (first["authorization"], first["x-tenant"])
+    assert "CALENDAR_SCALER_HEADER_SALES_AUTHORIZATION" in (health(store).last_error or "")
+    logged = "".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert "s3cret" not in logged and "s3cret" not in repr(store.snapshot)
+
+
+def test_url_credentials_go_as_basic_auth_and_are_never_shown(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with CalendarServer() as server:
+        server.serve(YAML_V1)
+        store, manager = url_source(server.url(userinfo="reader:pa55w0rd"))
+
+        async def scenario() -> None:
+            async with manager:
+                server.reply = Reply(status=500)
+                await wait_until(lambda: health(store).error_reason == "status")
+
+        run(scenario())
+        authorization = server.requests[0].headers["authorization"]
+    assert authorization == "Basic cmVhZGVyOnBhNTV3MHJk"
+    assert server.url() == health(store).origin
+    logged = "".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert "pa55w0rd" not in logged and "pa55w0rd" not in repr(store.snapshot)
+
+
+def test_tls_is_verified_by_default_and_a_ca_bundle_is_trusted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    made = self_signed_certificate(tmp_path)
+    if made is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = made
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    with CalendarServer(tls=tls) as server:
+        server.serve(YAML_V1)
+        untrusted = SourceSpec(name="sales", location=server.url(), kind="url")
+        trusted = SourceSpec(name="own-ca", location=server.url(), kind="url", ca_bundle=cert)
+        store = CalendarStore({"sales": untrusted.origin, "own-ca": trusted.origin})
+        manager = SourceManager([untrusted, trusted], store, refresh=0.3, limits=LIMITS)
+
+        async def scenario() -> None:
+            async with manager:
+                assert (served(store), health(store).error_reason) == (None, "fetch")
+                assert served(store, "own-ca") == V1
+
+        run(scenario())
+    assert "certificate not trusted" in (health(store).last_error or "")
+    assert "set caBundle" in (health(store).last_error or "")

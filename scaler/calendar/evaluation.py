@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from fractions import Fraction
 
-from scaler.calendar.model import Calendar, Event, Occurrence, Scale, Target, Timing
+from scaler.calendar.model import MAX_REPLICAS, Calendar, Event, Occurrence, Scale, Target, Timing
 from scaler.calendar.timefmt import format_instant
 from scaler.calendar.workload import Workload
 from scaler.errors import MetadataError
@@ -83,14 +83,15 @@ def _amount(scale: Scale, workload: Workload) -> int | None:
     """Replicas a scale asks of this workload; None when the workload lacks the key it needs."""
     amount = Fraction(scale.amount)
     if scale.kind == "replicas":
-        return int(amount)
+        return min(int(amount), MAX_REPLICAS)
     if scale.kind == "factor":
         if workload.base_replicas is None:
             return None
-        return math.ceil(amount * workload.base_replicas)
+        return min(math.ceil(amount * workload.base_replicas), MAX_REPLICAS)
     if workload.capacity_per_replica is None:
         return None
-    return math.ceil(amount * Fraction(workload.load_share) / Fraction(workload.capacity_per_replica))
+    share = Fraction(workload.load_share) / Fraction(workload.capacity_per_replica)
+    return min(math.ceil(amount * share), MAX_REPLICAS)
 
 
 def _scales(event: Event, workload: Workload) -> list[Scale] | None:

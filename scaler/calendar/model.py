@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Literal, Protocol
 
 __all__ = [
+    "MAX_REPLICAS",
     "Calendar",
     "Event",
     "Occurrence",
@@ -21,9 +22,22 @@ __all__ = [
     "Schedule",
     "Target",
     "Timing",
+    "in_range",
 ]
 
 ScaleKind = Literal["replicas", "factor", "load"]
+
+# Kubernetes replica counts are int32: no demand is larger, whatever the arithmetic says.
+MAX_REPLICAS = 2**31 - 1
+
+
+def in_range(value: Decimal) -> bool:
+    """A finite decimal of sane magnitude: 0, or between 1e-9 and 1e15.
+
+    Exact arithmetic on `1e999999999` would take forever; no real scale or capacity is
+    outside this range, so such numbers are rejected as input errors instead.
+    """
+    return value.is_finite() and (value == 0 or -9 <= value.adjusted() <= 15)
 
 
 @dataclass(frozen=True, kw_only=True)

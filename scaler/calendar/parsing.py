@@ -13,7 +13,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from scaler.calendar.model import Calendar, Event, Once, Scale, Schedule, Target, Timing
+from scaler.calendar.model import MAX_REPLICAS, in_range, Calendar, Event, Once, Scale, Schedule, Target, Timing
 from scaler.calendar.recurrence import CronSchedule, HolidaySet, check_cron
 from scaler.calendar.timefmt import (
     local_date_instant,
@@ -27,7 +27,7 @@ from scaler.errors import CalendarError
 
 __all__ = ["EVENT_NAME", "parse_calendar", "parse_yaml_calendar"]
 
-EVENT_NAME = re.compile(r"^[a-z0-9-]{1,63}$")
+EVENT_NAME = re.compile(r"[a-z0-9-]{1,63}")  # use with fullmatch: `$` would let "x\n" through
 _TOP_KEYS = {"version", "timezone", "defaults", "exclusions", "events"}
 _TIMING_KEYS = {"leadTime": "lead_time", "rampUp": "ramp_up", "rampDown": "ramp_down"}
 _DEFAULT_KEYS = {*_TIMING_KEYS, "rampSteps"}
@@ -52,7 +52,7 @@ class _Problems:
         self.lines: list[str] = []
 
     def add(self, line: int, message: str, event: str | None = None) -> None:
-        where = f"event {event!r}: " if event else ""
+        where = f"event {event!r}: " if event is not None else ""
         self.lines.append(f"{self.origin}:{line}: {where}{message}")
 
 
@@ -70,6 +70,11 @@ def _suggest(key: str, known: set[str]) -> str:
     if close:
         return f"did you mean {close[0]!r}?"
     return f"use one of {', '.join(sorted(known))}"
+
+
+def _show(value: Any) -> str:
+    """A value for a message, close to how it was written: 1.5 and Infinity, not Decimal('1.5')."""
+    return str(value) if isinstance(value, Decimal) else repr(value)
 
 
 def _is_number(value: Any) -> bool:
@@ -95,19 +100,22 @@ def _parse_scale(node: Any, problems: _Problems, line: int, event: str | None) -
     value = node[kind]
     where = _line(node, kind)
     if kind == "replicas":
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            problems.add(where, f"scale.replicas {value!r} must be a whole number >= 0, "
-                         "e.g. replicas: 10", event)  # fmt: skip
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_REPLICAS:
+            problems.add(where, f"scale.replicas {_show(value)} must be a whole number from 0 to "
+                         f"{MAX_REPLICAS}, e.g. replicas: 10", event)  # fmt: skip
             return None
         return Scale(kind="replicas", amount=Decimal(value))
-    if not _is_number(value) or not Decimal(value).is_finite() or Decimal(value) < 0:
-        problems.add(where, f"scale.{kind} {value!r} must be a finite number >= 0, "
+    if not _is_number(value) or not in_range(Decimal(value)) or Decimal(value) < 0:
+        problems.add(where, f"scale.{kind} {_show(value)} must be a finite number >= 0 and "
+                     "below 1e16, with at most 9 decimals, "
                      f"e.g. {kind}: {'1.5' if kind == 'factor' else '20000'}", event)  # fmt: skip
         return None
     return Scale(kind=kind, amount=Decimal(value))  # type: ignore[arg-type]
 
 
-def _parse_targets(node: Any, problems: _Problems, line: int, event: str) -> tuple[Target, ...]:
+def _parse_targets(
+    node: Any, problems: _Problems, line: int, event: str | None
+) -> tuple[Target, ...]:
     if node is None:
         return ()
     if not isinstance(node, Seq):
@@ -166,8 +174,8 @@ def _timing(
     if "rampSteps" in node:
         steps = node["rampSteps"]
         if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-            problems.add(_line(node, "rampSteps"), f"rampSteps {steps!r} must be a whole number "
-                         ">= 1, e.g. rampSteps: 5", event)  # fmt: skip
+            problems.add(_line(node, "rampSteps"), f"rampSteps {_show(steps)} must be a whole "
+                         "number >= 1, e.g. rampSteps: 5", event)  # fmt: skip
         else:
             values["ramp_steps"] = steps
     return Timing(**values)
@@ -178,6 +186,9 @@ def _try(problems: _Problems, line: int, event: str | None, fn: Callable[[], T])
         return fn()
     except ValueError as exc:
         problems.add(line, str(exc), event)
+        return None
+    except OverflowError as exc:  # a date near 9999-12-31 plus a day, e.g. `until: 9999-12-31`
+        problems.add(line, f"time out of range ({exc}); use a date before 9999-12-31", event)
         return None
 
 
@@ -215,9 +226,15 @@ def _event(
     name = node.get("name")
     label = name if isinstance(name, str) else None
     before = len(problems.lines)
-    if not isinstance(name, str) or not EVENT_NAME.match(name):
-        problems.add(_line(node, "name", line), f"event name {name!r} must be 1-63 characters of "
-                     "a-z, 0-9 and '-', e.g. name: black-friday")  # fmt: skip
+    if name is None:
+        problems.add(line, "event has no name; add one of 1-63 characters of a-z, 0-9 and '-', "
+                     "e.g. name: black-friday")  # fmt: skip
+    elif not isinstance(name, str):
+        problems.add(_line(node, "name", line), f"event name {_show(name)} must be text; write "
+                     f"it in quotes, e.g. name: \"{name}\"")  # fmt: skip
+    elif not EVENT_NAME.fullmatch(name):
+        problems.add(_line(node, "name", line), "name must be 1-63 characters of a-z, 0-9 and "
+                     "'-', e.g. name: black-friday", label)  # fmt: skip
     for key in sorted(set(node) - _EVENT_KEYS):
         problems.add(_line(node, key), f"unknown key {key!r}; {_suggest(key, _EVENT_KEYS)}",
                      label)  # fmt: skip
@@ -235,7 +252,7 @@ def _event(
     scale = None
     if "scale" in node:
         scale = _parse_scale(node["scale"], problems, _line(node, "scale"), label)
-    targets = _parse_targets(node.get("targets"), problems, _line(node, "targets"), label or "")
+    targets = _parse_targets(node.get("targets"), problems, _line(node, "targets"), label)
     if "scale" not in node and not (targets and all(t.scale for t in targets)):
         problems.add(line, "has no scale; add one of scale: {replicas: N}, {factor: F} or "
                      "{load: X}", label)  # fmt: skip
@@ -385,9 +402,10 @@ def parse_yaml_calendar(text: str, *, name: str, origin: str) -> Calendar:
     for key in sorted(set(root) - _TOP_KEYS):
         problems.add(_line(root, key), f"unknown top-level key {key!r}; "
                      f"{_suggest(key, _TOP_KEYS)}")  # fmt: skip
-    if root.get("version") != 1:
+    version = root.get("version")
+    if type(version) is not int or version != 1:  # `true` and `1.0` compare equal to 1
         problems.add(_line(root, "version"), f"version: 1 is required (got "
-                     f"{root.get('version')!r})")  # fmt: skip
+                     f"{_show(version)})")  # fmt: skip
     zone = None
     if "timezone" in root:
         zone = _try(problems, _line(root, "timezone"), None, lambda: parse_zone(root["timezone"]))

@@ -64,7 +64,8 @@ def format_duration(seconds: int) -> str:
 def parse_zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(str(name))
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    # OSError: a zone directory such as `Asia` reaches the file system as IsADirectoryError.
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise ValueError(
             f"time zone {name!r} is not a known IANA zone; write a name like "
             "Asia/Tokyo, Europe/Amsterdam or UTC"
@@ -104,12 +105,14 @@ def parse_instant(text: str, zone: dt.tzinfo) -> int:
             return local_date_instant(parse_date(raw), zone)
         match = _LOCAL.match(raw)
         if match:
-            fields = [int(g) if g else 0 for g in match.groups()]
-            return wall_clock_instant(dt.datetime(*fields), zone)  # type: ignore[misc]
+            year, month, day, hour, minute, second = (int(g or 0) for g in match.groups())
+            return wall_clock_instant(dt.datetime(year, month, day, hour, minute, second), zone)
         match = _OFFSET.match(raw)
         if match:
             parsed = dt.datetime.fromisoformat(raw.replace("z", "Z").replace("t", "T"))
-            return int(parsed.timestamp())  # sub-second parts are dropped: boundaries are whole seconds
+            # Sub-second parts are dropped (boundaries are whole seconds) before the float
+            # conversion, which would otherwise round .999999 up into the next second.
+            return int(parsed.replace(microsecond=0).timestamp())
     except ValueError as exc:
         raise ValueError(f"time {raw!r} does not exist ({exc})") from exc
     raise ValueError(

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from scaler.calendar.model import MAX_REPLICAS, in_range
 from scaler.calendar.timefmt import parse_duration
 from scaler.errors import MetadataError
 
@@ -67,8 +68,8 @@ def _decimal(metadata: Mapping[str, str], key: str, *, positive: bool) -> Decima
         value = Decimal(raw.strip())
     except InvalidOperation:
         value = Decimal("NaN")
-    bound = "> 0" if positive else ">= 0"
-    if not value.is_finite() or value < 0 or (positive and value == 0):
+    bound = ("> 0" if positive else ">= 0") + " (below 1e16, at most 9 decimals)"
+    if not in_range(value) or value < 0 or (positive and value == 0):
         raise MetadataError(key, f"{key}: {raw!r} is not a number {bound}; write e.g. {key}: \"100\"")
     return value
 
@@ -81,6 +82,15 @@ def _duration(metadata: Mapping[str, str], key: str) -> int | None:
         return parse_duration(raw)
     except ValueError as exc:
         raise MetadataError(key, f"{key}: {exc}") from exc
+
+
+def _hint(metadata: Mapping[str, str], key: str) -> int | None:
+    """A duration the contract's metadata table does not name: a bad value is ignored, never
+    INVALID_ARGUMENT (SPEC 4: keys the table does not name are ignored)."""
+    try:
+        return _duration(metadata, key)
+    except MetadataError:
+        return None
 
 
 def parse_metadata(
@@ -108,7 +118,7 @@ def parse_metadata(
     base: int | None = None
     raw_base = metadata.get("baseReplicas", "").strip()
     if raw_base:
-        if not re.fullmatch(r"\+?\d+", raw_base):
+        if not re.fullmatch(r"\+?\d+", raw_base) or int(raw_base) > MAX_REPLICAS:
             raise MetadataError(
                 "baseReplicas",
                 f"baseReplicas: {raw_base!r} is not a whole number >= 0; write e.g. baseReplicas: \"4\"",
@@ -140,6 +150,6 @@ def parse_metadata(
         lead_time=_duration(metadata, "leadTime") or 0,
         ramp_up=_duration(metadata, "rampUp") or 0,
         ramp_down=_duration(metadata, "rampDown") or 0,
-        pod_startup=_duration(metadata, "podStartup"),
+        pod_startup=_hint(metadata, "podStartup"),
         metric_name=metric_name,
     )

@@ -38,6 +38,10 @@ _resolver(
 )
 
 
+# Far beyond any real calendar (1000 events are ~20,000 values); alias bombs go far past it.
+_MAX_VALUES = 1_000_000
+
+
 class YamlSyntaxError(ValueError):
     def __init__(self, line: int, message: str) -> None:
         self.line = line
@@ -63,6 +67,8 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     if tag.endswith(":null"):
         return None
     if tag.endswith(":bool"):
+        if text.lower() not in ("true", "false"):  # `!!bool yes`: YAML 1.2 has no such boolean
+            raise ValueError(text)
         return text.lower() == "true"
     if tag.endswith(":int"):
         if text.startswith("0o"):
@@ -78,9 +84,47 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     return text
 
 
+def _check_size(root: yaml.Node) -> None:
+    """Refuse a document whose aliases make it recursive (`&a [*a]`) or expand it past
+    _MAX_VALUES (a billion laughs: a few lines that expand to millions of values)."""
+    sizes: dict[int, int] = {}  # collection node -> its expanded size
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        if isinstance(node, yaml.ScalarNode):
+            return 1
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if id(node) in open_nodes:
+            raise YamlSyntaxError(node.start_mark.line + 1, "an alias refers to a collection "
+                                  "that contains it; write the values out")  # fmt: skip
+        open_nodes.add(id(node))
+        children = node.value if isinstance(node, yaml.SequenceNode) else [
+            n for pair in node.value for n in pair
+        ]  # fmt: skip
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > _MAX_VALUES:
+                raise YamlSyntaxError(node.start_mark.line + 1, f"the document expands to more "
+                                      f"than {_MAX_VALUES} values (aliases?); write it out "
+                                      "plainly")  # fmt: skip
+        open_nodes.discard(id(node))
+        sizes[id(node)] = total
+        return total
+
+    size(root)
+
+
 def _convert(node: yaml.Node) -> Any:
     if isinstance(node, yaml.ScalarNode):
-        return _scalar(node)
+        try:
+            return _scalar(node)
+        except (ValueError, ArithmeticError) as exc:  # `!!int 1.5`, `!!float abc`
+            raise YamlSyntaxError(
+                node.start_mark.line + 1,
+                f"{node.value!r} is not a valid {node.tag.replace('tag:yaml.org,2002:', '!!')}",
+            ) from exc
     if isinstance(node, yaml.SequenceNode):
         seq = Seq(_convert(item) for item in node.value)
         seq.line = node.start_mark.line + 1
@@ -113,4 +157,12 @@ def load(text: str) -> Any:
         raise YamlSyntaxError(line, f"not valid YAML/JSON: {exc.problem or exc}") from exc
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(1, f"not valid YAML/JSON: {exc}") from exc
-    return None if node is None else _convert(node)
+    except RecursionError as exc:
+        raise YamlSyntaxError(1, "not valid YAML/JSON: nested too deeply") from exc
+    if node is None:
+        return None
+    try:
+        _check_size(node)
+        return _convert(node)
+    except RecursionError as exc:
+        raise YamlSyntaxError(1, "not valid YAML/JSON: nested too deeply") from exc

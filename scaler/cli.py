@@ -1,29 +1,44 @@
-"""The `calendar-scaler` command: serve, validate, plan, query. Thin: parse flags, call in.
+"""The `calendar-scaler` command: serve, validate, plan, simulate, query. Thin: parse flags,
+call in.
 
-Exit status: 0 ok, 1 an error the user can fix (bad calendar, bad metadata, failed query),
-2 wrong command-line usage (argparse's convention).
+Exit status: 0 ok, 1 an error the user can fix (bad calendar, bad metadata, bad flag value,
+failed query), 2 wrong command-line usage (argparse's convention) and, for `simulate`, an event
+that would start under-provisioned (so it can gate a pipeline; any non-zero fails the gate).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 from scaler.calendar.evaluation import Plan, check_workload, plan
 from scaler.calendar.model import Calendar
 from scaler.calendar.parsing import parse_calendar
-from scaler.calendar.timefmt import format_instant, parse_duration, parse_instant
-from scaler.calendar.workload import parse_metadata
+from scaler.calendar.simulation import (
+    DEFAULT_SCALE_DOWN,
+    DEFAULT_SCALE_UP,
+    SEARCH_HORIZON,
+    Readiness,
+    Settings,
+    Simulation,
+    parse_scaling_rules,
+    simulate,
+)
+from scaler.calendar.timefmt import format_duration, format_instant, parse_duration, parse_instant
+from scaler.calendar.workload import Workload, parse_metadata
 from scaler.errors import CalendarError, ScalerError, UsageError
 
 __all__ = ["main"]
 
 DEFAULT_HOURS = 48
+T = TypeVar("T")
 
 
 def example_calendar() -> Path:
@@ -110,6 +125,32 @@ def _format_table(result: Plan) -> str:
     return "\n".join(rows)
 
 
+def _lead_advice(calendar: Calendar, workload: Workload, start: int, end: int) -> str:
+    """One line: is the lead time enough for the workload's podStartup (see `simulate`)?"""
+    assert workload.pod_startup is not None
+    sim = simulate([calendar], workload, start, end, Settings(pod_startup=workload.pod_startup))
+    assumed = (
+        f"podStartup {format_duration(workload.pod_startup)}, KEDA and HPA defaults; "
+        "'calendar-scaler simulate' takes yours"
+    )
+    count = len(sim.events)
+    short = sum(1 for r in sim.events if r.status != "ready")
+    rec = sim.recommended_lead_time
+    if not count:
+        return f"lead time: no events in range ({assumed})"
+    if not short:
+        return f"lead time: enough, all {count} events ready at their start ({assumed})"
+    if rec is not None and all(r.status in ("ready", "late") for r in sim.events):
+        return (
+            f"lead time: set leadTime to {format_duration(rec)}: {short} of {count} events "
+            f"would start under-provisioned ({assumed})"
+        )
+    return (
+        f"lead time: {short} of {count} events would start under-provisioned, some whatever "
+        f"the lead time ({assumed})"
+    )
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     calendar = load_file(args.file)
     metadata = _meta(args.meta)
@@ -118,11 +159,142 @@ def cmd_plan(args: argparse.Namespace) -> int:
     start, end = _plan_range(args)
     check_workload([calendar], workload, start)
     result = plan([calendar], workload, start, end)
+    # The lead-time line stays out of the JSON: its shape is the contract's (SPEC 7, and
+    # /api/plan serves the same object), so JSON readers get the line on stderr.
+    advice = _lead_advice(calendar, workload, start, end) if workload.pod_startup else None
     if args.format == "json":
         print(json.dumps(result.to_json(), indent=2))
+        if advice:
+            print(advice, file=sys.stderr)
     else:
         print(_format_table(result))
+        if advice:
+            print(f"\n{advice}")
     return 0
+
+
+# -- simulate ---------------------------------------------------------------------------------
+
+
+def _flag(flag: str, text: str | None, parse: Callable[[str], T], default: T) -> T:
+    """A flag's value, or a UsageError naming the flag (exit 1: 2 means under-provisioned)."""
+    if text is None:
+        return default
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise UsageError(f"{flag} {text!r}: {exc}") from exc
+
+
+def _count(text: str) -> int:
+    if not text.strip().isdigit():
+        raise ValueError("give a whole number >= 0")
+    return int(text)
+
+
+def _settings(args: argparse.Namespace, workload: Workload) -> Settings:
+    startup = workload.pod_startup if workload.pod_startup is not None else 60
+    up_window = _flag("--scale-up-stabilization", args.scale_up_stabilization, parse_duration,
+                      DEFAULT_SCALE_UP.stabilization)  # fmt: skip
+    down_window = _flag("--scale-down-stabilization", args.scale_down_stabilization,
+                        parse_duration, DEFAULT_SCALE_DOWN.stabilization)  # fmt: skip
+    try:
+        return Settings(
+            polling_interval=_flag("--polling-interval", args.polling_interval, parse_duration, 30),
+            cooldown_period=_flag("--cooldown-period", args.cooldown_period, parse_duration, 300),
+            hpa_sync=_flag("--hpa-sync", args.hpa_sync, parse_duration, 15),
+            pod_startup=_flag("--pod-startup", args.pod_startup, parse_duration, startup),
+            min_replicas=_flag("--min-replicas", args.min_replicas, _count, 0),
+            max_replicas=_flag("--max-replicas", args.max_replicas, _count, 100),
+            initial_replicas=_flag("--initial-replicas", args.initial_replicas, _count, None),
+            tolerance=_flag("--tolerance", args.tolerance, float, 0.1),
+            baseline=_flag("--baseline", args.baseline, _count, 0),
+            scale_up=_flag("--scale-up-policy", args.scale_up_policy,
+                           lambda t: parse_scaling_rules(t, stabilization=up_window),
+                           dataclasses.replace(DEFAULT_SCALE_UP, stabilization=up_window)),
+            scale_down=_flag("--scale-down-policy", args.scale_down_policy,
+                             lambda t: parse_scaling_rules(t, stabilization=down_window),
+                             dataclasses.replace(DEFAULT_SCALE_DOWN, stabilization=down_window)),
+        )  # fmt: skip
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _result(row: Readiness, sim: Simulation) -> str:
+    rec = row.recommended_lead_time
+    late = "" if row.late_by is None else f" by {format_duration(row.late_by)}"
+    if row.status == "ready":
+        return "ready"
+    if row.status == "late" and rec is not None:
+        return f"late{late}: needs leadTime {format_duration(rec)}"
+    if row.status == "capped":
+        return f"capped: maxReplicas {sim.settings.max_replicas} < {row.asked}"
+    if row.status == "tolerance":
+        return f"stuck at {row.stuck_at}: {row.asked} is within the HPA tolerance"
+    return f"late{late}: no leadTime up to +{format_duration(SEARCH_HORIZON)} helps"
+
+
+def _format_simulation(sim: Simulation) -> str:
+    s = sim.settings
+    rows = [
+        f"workload {sim.workload}, {format_instant(sim.start)} to {format_instant(sim.end)} (UTC)",
+        f"model: HPA sync {format_duration(s.hpa_sync)} (worst of its {s.hpa_sync} phases), "
+        f"pod start-up {format_duration(s.pod_startup)}, "
+        f"replicas {s.min_replicas}..{s.max_replicas}, tolerance {s.tolerance:g}, "
+        f"baseline {s.baseline}",
+        f"       scale up {s.scale_up.describe()} (stabilization "
+        f"{format_duration(s.scale_up.stabilization)}), scale down {s.scale_down.describe()} "
+        f"(stabilization {format_duration(s.scale_down.stabilization)})",
+        f"       KEDA polling {format_duration(s.polling_interval)}, cooldown "
+        f"{format_duration(s.cooldown_period)}; {sim.initial_replicas} ready replicas at "
+        f"{format_instant(sim.simulated_from)} (warm-up before --from)",
+        "",
+    ]  # fmt: skip
+    if not sim.events:
+        return "\n".join([*rows, "no events for this workload in range"])
+    width = max(len("EVENT"), *(len(r.event) for r in sim.events)) + 2
+    rows.append(f"{'EVENT':<{width}}{'START (UTC)':<22}{'LEAD':>6}{'ASKED':>7}{'READY':>7}  "
+                f"{'FULL CAPACITY (UTC)':<22}RESULT")  # fmt: skip
+    for r in sim.events:
+        full = "never" if r.full_at is None else format_instant(r.full_at)
+        rows.append(f"{r.event:<{width}}{format_instant(r.start):<22}"
+                    f"{format_duration(r.lead_time):>6}{r.asked:>7}{r.ready:>7}  {full:<22}"
+                    f"{_result(r, sim)}")  # fmt: skip
+    rows.append("")
+    count, short = len(sim.events), [r for r in sim.events if r.status != "ready"]
+    if not short:
+        rows.append(f"all {count} event{'s' if count != 1 else ''} ready at the start")
+        return "\n".join(rows)
+    rows.append(f"{len(short)} of {count} events would start under-provisioned")
+    if sim.recommended_lead_time is not None:
+        rec = format_duration(sim.recommended_lead_time)
+        rows.append(f"leadTime {rec} has every late one ready: --meta leadTime={rec}, "
+                    "or set it in the ScaledObject's trigger metadata")  # fmt: skip
+    if any(r.status == "capped" for r in short):
+        most = max(r.asked for r in short if r.status == "capped")
+        rows.append(f"maxReplicaCount caps the calendar: raise it to at least {most}")
+    if any(r.status == "tolerance" for r in short):
+        rows.append(
+            "the HPA ignores changes within its tolerance (KEDA #5263): raise "
+            "minReplicaCount, or lower behavior.scaleUp.tolerance (Kubernetes 1.33+)"
+        )
+    return "\n".join(rows)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    calendar = load_file(args.file)
+    metadata = _meta(args.meta)
+    metadata.pop("calendars", None)  # simulate reads the one FILE it is given
+    workload = parse_metadata(args.namespace, args.name, metadata)
+    settings = _settings(args, workload)
+    start, end = _plan_range(args)
+    check_workload([calendar], workload, start)
+    sim = simulate([calendar], workload, start, end, settings)
+    if args.format == "json":
+        print(json.dumps(sim.to_json(), indent=2))
+    else:
+        print(_format_simulation(sim))
+    return 0 if sim.ok else 2
 
 
 # -- query ------------------------------------------------------------------------------------
@@ -167,7 +339,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from scaler.service.app import ServeOptions, run
+    from scaler.app import ServeOptions, run
 
     calendars = list(args.calendar)
     options = ServeOptions(
@@ -202,7 +374,7 @@ def _workload_flags(parser: argparse.ArgumentParser, *, required: bool) -> None:
     parser.add_argument("--name", required=required, default="workload",
                         help="the ScaledObject's name (default: %(default)s)")  # fmt: skip
     parser.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
-                        help="trigger metadata, repeatable, e.g. --meta baseReplicas=4")  # fmt: skip
+                        help="trigger metadata, repeatable: --meta baseReplicas=4")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -234,13 +406,49 @@ def build_parser() -> argparse.ArgumentParser:
     plan_cmd = commands.add_parser("plan", help="the replicas a workload gets over time")
     plan_cmd.add_argument("file", metavar="FILE")
     _workload_flags(plan_cmd, required=False)
-    plan_cmd.add_argument("--from", dest="start", metavar="TIME",
-                          help="start (calendar time format, UTC without offset; default now)")  # fmt: skip
+    plan_cmd.add_argument(
+        "--from", dest="start", metavar="TIME",
+        help="start (calendar time format, UTC if no offset; default now)",
+    )  # fmt: skip
     plan_cmd.add_argument("--to", metavar="TIME", help="end, exclusive")
     plan_cmd.add_argument("--hours", type=float, metavar="N",
                           help=f"length instead of --to (default {DEFAULT_HOURS})")  # fmt: skip
     plan_cmd.add_argument("--format", choices=["table", "json"], default="table")
     plan_cmd.set_defaults(func=cmd_plan)
+
+    sim = commands.add_parser(
+        "simulate",
+        help="will the replicas be ready at each event's start? (exit 2 if not)",
+        description="Model KEDA, the HPA and pod start-up fed by the calendar, and report for "
+        "each event the replicas ready at its start and the leadTime it would need. "
+        "Exit status 2 when an event would start under-provisioned.",
+    )
+    sim.add_argument("file", metavar="FILE")
+    _workload_flags(sim, required=False)
+    sim.add_argument("--from", dest="start", metavar="TIME", help="start (default now)")
+    sim.add_argument("--to", metavar="TIME", help="end, exclusive")
+    sim.add_argument("--hours", type=float, metavar="N",
+                     help=f"length instead of --to (default {DEFAULT_HOURS})")  # fmt: skip
+    for flag, default, what in [
+        ("--polling-interval", "30s", "KEDA pollingInterval (activation from 0)"),
+        ("--cooldown-period", "5m", "KEDA cooldownPeriod (back to 0)"),
+        ("--hpa-sync", "15s", "the HPA controller's sync period"),
+        ("--pod-startup", "the podStartup metadata, else 60s", "pod created -> ready"),
+        ("--min-replicas", "0", "KEDA minReplicaCount"),
+        ("--max-replicas", "100", "KEDA maxReplicaCount"),
+        ("--initial-replicas", "steady state", "replicas running when the simulation starts"),
+        ("--tolerance", "0.1", "the HPA's tolerance"),
+        ("--baseline", "0", "replicas the ScaledObject's other triggers ask for, constant"),
+        ("--scale-up-policy", "pods=4,percent=100,period=15s",
+         "behavior.scaleUp policies: pods=N, percent=N (each may take /PERIOD), period=D, "
+         "select=max|min|disabled"),
+        ("--scale-up-stabilization", "0s", "behavior.scaleUp.stabilizationWindowSeconds"),
+        ("--scale-down-policy", "percent=100,period=15s", "behavior.scaleDown policies"),
+        ("--scale-down-stabilization", "5m", "behavior.scaleDown.stabilizationWindowSeconds"),
+    ]:  # fmt: skip
+        sim.add_argument(flag, metavar="VALUE", help=f"{what} (default: {default})")
+    sim.add_argument("--format", choices=["table", "json"], default="table")
+    sim.set_defaults(func=cmd_simulate)
 
     query = commands.add_parser("query", help="ask a running scaler as KEDA does")
     query.add_argument("--address", default="localhost:9090", metavar="HOST:PORT")

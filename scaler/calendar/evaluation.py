@@ -9,6 +9,7 @@ value_at, so the fast path can never drift from the definition.
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,10 +26,10 @@ __all__ = [
     "Point",
     "Step",
     "check_workload",
-    "matches",
-    "missing_key",
     "demand",
     "effective_timing",
+    "matches",
+    "missing_key",
     "occurrence_steps",
     "occurrences",
     "plan",
@@ -271,7 +272,7 @@ def plan(
         if d is None:
             continue
         steps = occurrence_steps(occ.start, occ.end, d, effective_timing(occ.event, workload))
-        for here, nxt in zip(steps, steps[1:], strict=False):
+        for here, nxt in itertools.pairwise(steps):
             if here.value <= 0 or nxt.at <= start or here.at >= end:
                 continue
             seg_id += 1

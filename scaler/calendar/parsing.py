@@ -13,7 +13,17 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from scaler.calendar.model import MAX_REPLICAS, in_range, Calendar, Event, Once, Scale, Schedule, Target, Timing
+from scaler.calendar.model import (
+    MAX_REPLICAS,
+    Calendar,
+    Event,
+    Once,
+    Scale,
+    Schedule,
+    Target,
+    Timing,
+    in_range,
+)
 from scaler.calendar.recurrence import CronSchedule, HolidaySet, check_cron
 from scaler.calendar.timefmt import (
     local_date_instant,
@@ -158,9 +168,7 @@ def _parse_targets(
     return tuple(targets)
 
 
-def _timing(
-    node: Map, problems: _Problems, base: Timing, event: str | None
-) -> Timing:
+def _timing(node: Map, problems: _Problems, base: Timing, event: str | None) -> Timing:
     values: dict[str, int] = {
         "lead_time": base.lead_time, "ramp_up": base.ramp_up,
         "ramp_down": base.ramp_down, "ramp_steps": base.ramp_steps,

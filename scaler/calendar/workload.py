@@ -21,7 +21,9 @@ __all__ = ["DEFAULT_METRIC_NAME", "Workload", "parse_labels", "parse_metadata"]
 DEFAULT_METRIC_NAME = "sale-calendar"
 # KEDA prefixes `s<index>-`; the HPA needs a valid metric name part: keep it DNS-label-like.
 _METRIC_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,198}[A-Za-z0-9])?$")
-_LABEL_KEY = re.compile(r"^([a-z0-9]([a-z0-9.-]*[a-z0-9])?/)?[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
+_LABEL_KEY = re.compile(
+    r"^([a-z0-9]([a-z0-9.-]*[a-z0-9])?/)?[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$"
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,7 +72,7 @@ def _decimal(metadata: Mapping[str, str], key: str, *, positive: bool) -> Decima
         value = Decimal("NaN")
     bound = ("> 0" if positive else ">= 0") + " (below 1e16, at most 9 decimals)"
     if not in_range(value) or value < 0 or (positive and value == 0):
-        raise MetadataError(key, f"{key}: {raw!r} is not a number {bound}; write e.g. {key}: \"100\"")
+        raise MetadataError(key, f'{key}: {raw!r} is not a number {bound}; write e.g. {key}: "100"')
     return value
 
 
@@ -84,17 +86,12 @@ def _duration(metadata: Mapping[str, str], key: str) -> int | None:
         raise MetadataError(key, f"{key}: {exc}") from exc
 
 
-def _hint(metadata: Mapping[str, str], key: str) -> int | None:
-    """A duration the contract's metadata table does not name: a bad value is ignored, never
-    INVALID_ARGUMENT (SPEC 4: keys the table does not name are ignored)."""
-    try:
-        return _duration(metadata, key)
-    except MetadataError:
-        return None
-
-
 def parse_metadata(
-    namespace: str, name: str, metadata: Mapping[str, str], *, known_calendars: set[str] | None = None
+    namespace: str,
+    name: str,
+    metadata: Mapping[str, str],
+    *,
+    known_calendars: set[str] | None = None,
 ) -> Workload:
     """Trigger metadata -> Workload, raising MetadataError naming the key and the fix.
 
@@ -121,7 +118,8 @@ def parse_metadata(
         if not re.fullmatch(r"\+?\d+", raw_base) or int(raw_base) > MAX_REPLICAS:
             raise MetadataError(
                 "baseReplicas",
-                f"baseReplicas: {raw_base!r} is not a whole number >= 0; write e.g. baseReplicas: \"4\"",
+                f"baseReplicas: {raw_base!r} is not a whole number from 0 to {MAX_REPLICAS}; "
+                'write e.g. baseReplicas: "4"',
             )
         base = int(raw_base)
 
@@ -150,6 +148,6 @@ def parse_metadata(
         lead_time=_duration(metadata, "leadTime") or 0,
         ramp_up=_duration(metadata, "rampUp") or 0,
         ramp_down=_duration(metadata, "rampDown") or 0,
-        pod_startup=_hint(metadata, "podStartup"),
+        pod_startup=_duration(metadata, "podStartup"),
         metric_name=metric_name,
     )

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from scaler.calendar.evaluation import reach, missing_key, occurrences, plan
+from scaler.calendar.evaluation import missing_key, occurrences, plan, reach
 from scaler.calendar.model import Calendar, Occurrence
 from scaler.calendar.workload import Workload, parse_metadata
 from scaler.errors import CalendarUnavailable, MetadataError, ScalerError
@@ -134,8 +134,10 @@ class PlanCache:
 
     def _shared(self, snapshot: Snapshot, start: int, end: int) -> _Expansion:
         exp = self._expansion
-        if exp is None or exp.version != snapshot.version or not (
-            exp.start <= start and end <= exp.end
+        if (
+            exp is None
+            or exp.version != snapshot.version
+            or not (exp.start <= start and end <= exp.end)
         ):
             # One expansion serves every build for the next day, not just this second.
             begin, finish = start, end + REFRESH_BEFORE_END
@@ -215,7 +217,9 @@ class PlanCache:
                     try:
                         self._build(entry, self._store.snapshot, int(self._clock()))
                     except Exception:  # never let one workload stop the others
-                        log.exception("rebuilding a timeline failed", extra={"workload": entry.workload.ref})
+                        log.exception(
+                            "rebuilding a timeline failed", extra={"workload": entry.workload.ref}
+                        )
                     await asyncio.sleep(0)
             if self._store.snapshot.version == version:
                 return

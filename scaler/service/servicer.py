@@ -31,8 +31,10 @@ _INACTIVE = pb.IsActiveResponse(result=False)
 
 
 async def _abort(context: grpc.aio.ServicerContext, error: ScalerError) -> None:
-    code = grpc.StatusCode.UNAVAILABLE if isinstance(error, CalendarUnavailable) else (
-        grpc.StatusCode.INVALID_ARGUMENT
+    code = (
+        grpc.StatusCode.UNAVAILABLE
+        if isinstance(error, CalendarUnavailable)
+        else (grpc.StatusCode.INVALID_ARGUMENT)
     )
     await context.abort(code, str(error))
 
@@ -48,7 +50,9 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):  # type: ignore[mi
         """End every open stream with OK (graceful shutdown)."""
         self._stopping.set()
 
-    async def _timeline(self, ref: pb.ScaledObjectRef, context: grpc.aio.ServicerContext) -> Timeline:
+    async def _timeline(
+        self, ref: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
+    ) -> Timeline:
         timeline = self._plans.timeline(ref.namespace, ref.name, ref.scalerMetadata)
         if timeline.error is not None:
             await _abort(context, timeline.error)
@@ -60,7 +64,7 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):  # type: ignore[mi
             self.on_value(timeline, value)
         return value
 
-    async def GetMetricSpec(  # noqa: N802 (gRPC method names)
+    async def GetMetricSpec(
         self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
     ) -> pb.GetMetricSpecResponse:
         try:
@@ -70,7 +74,7 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):  # type: ignore[mi
             raise  # unreachable: abort raises
         return _spec(workload.metric_name)
 
-    async def GetMetrics(  # noqa: N802
+    async def GetMetrics(
         self, request: pb.GetMetricsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetMetricsResponse:
         timeline = await self._timeline(request.scaledObjectRef, context)
@@ -78,16 +82,18 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):  # type: ignore[mi
         assert timeline.workload is not None
         name = request.metricName or timeline.workload.metric_name
         return pb.GetMetricsResponse(
-            metricValues=[pb.MetricValue(metricName=name, metricValue=value, metricValueFloat=value)]
+            metricValues=[
+                pb.MetricValue(metricName=name, metricValue=value, metricValueFloat=value)
+            ]
         )
 
-    async def IsActive(  # noqa: N802
+    async def IsActive(
         self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
     ) -> pb.IsActiveResponse:
         timeline = await self._timeline(request, context)
         return _ACTIVE if self._value(timeline) > 0 else _INACTIVE
 
-    async def StreamIsActive(  # noqa: N802
+    async def StreamIsActive(
         self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.IsActiveResponse]:
         sent: bool | None = None
@@ -115,7 +121,7 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):  # type: ignore[mi
         finally:
             stopping.cancel()
 
-    async def StreamMetricSpec(  # noqa: N802
+    async def StreamMetricSpec(
         self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.GetMetricSpecResponse]:
         yield await self.GetMetricSpec(request, context)

@@ -8,6 +8,7 @@ and needs no web framework for five read-only routes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -23,6 +24,9 @@ from scaler.calendar.evaluation import check_workload, plan
 from scaler.errors import CalendarUnavailable, MetadataError
 from scaler.service.plans import PlanCache
 from scaler.sources.store import CalendarStore
+from scaler.web.metrics import ScalerCollector
+from scaler.web.outlook import Outlook
+from scaler.web.page import StatusPage
 
 __all__ = ["DEFAULT_PLAN_HOURS", "Response", "WebServer", "plan_json"]
 
@@ -35,11 +39,27 @@ _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Al
             503: "Service Unavailable", 500: "Internal Server Error"}  # fmt: skip
 
 
+# The status page needs its own inline CSS and nothing else: no script, no remote resource.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
 class Response:
-    def __init__(self, status: int, body: bytes | str, content_type: str = "text/plain; charset=utf-8"):
+    def __init__(
+        self,
+        status: int,
+        body: bytes | str,
+        content_type: str = "text/plain; charset=utf-8",
+        headers: dict[str, str] | None = None,
+    ):
         self.status = status
         self.body = body.encode() if isinstance(body, str) else body
         self.content_type = content_type
+        self.headers = headers or {}
 
     @classmethod
     def json(cls, status: int, data: Any) -> Response:
@@ -66,7 +86,9 @@ def plan_json(
         if key == "meta":
             k, sep, v = value.partition("=")
             if not sep or not k:
-                raise HttpError(400, f"meta={value!r}: write meta=KEY=VALUE, e.g. meta=baseReplicas=4")
+                raise HttpError(
+                    400, f"meta={value!r}: write meta=KEY=VALUE, e.g. meta=baseReplicas=4"
+                )
             overrides[k] = v
         else:
             params[key] = value
@@ -115,10 +137,17 @@ class WebServer:
         self.plans = plans
         self.registry = registry
         # asyncio binds "::" to IPv6 only; None listens on every IPv4 and IPv6 address.
-        self.host: str | None = None if host.strip("[]") in ("::", "", "0.0.0.0") else host.strip("[]")
+        bare = host.strip("[]")
+        self.host: str | None = None if bare in ("::", "", "0.0.0.0") else bare
         self.port = port
         self.clock = clock
         self._server: asyncio.Server | None = None
+        # One expansion of each calendar around now, shared by scrapes and page views.
+        outlook = Outlook()
+        self.collector = ScalerCollector(store, plans, outlook=outlook, clock=clock)
+        registry.register(self.collector)
+        self._registered = True
+        self.page = StatusPage(store, plans, outlook=outlook)
         self.routes: dict[str, Callable[[list[tuple[str, str]]], Response]] = {
             "/healthz": lambda q: Response(200, "ok\n"),
             "/readyz": self._readyz,
@@ -146,6 +175,9 @@ class WebServer:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        if self._registered:
+            self.registry.unregister(self.collector)
+            self._registered = False
 
     # -- routes ------------------------------------------------------------------------------
 
@@ -165,10 +197,8 @@ class WebServer:
             return Response.json(exc.status, {"error": str(exc)})
 
     def _status_page(self, query: list[tuple[str, str]]) -> Response:
-        from scaler.web.page import render_status_page
-
-        html = render_status_page(self.store, self.plans, now=self.clock())
-        return Response(200, html, "text/html; charset=utf-8")
+        html = self.page.render(self.clock())
+        return Response(200, html, "text/html; charset=utf-8", _PAGE_HEADERS)
 
     # -- HTTP ----------------------------------------------------------------------------------
 
@@ -203,21 +233,17 @@ class WebServer:
                 f"HTTP/1.1 {response.status} {reason}\r\n"
                 f"Content-Type: {response.content_type}\r\n"
                 f"Content-Length: {len(response.body)}\r\n"
-                "Cache-Control: no-store\r\n"
-                "Connection: close\r\n\r\n"
+                + "".join(f"{k}: {v}\r\n" for k, v in response.headers.items())
+                + "Cache-Control: no-store\r\nConnection: close\r\n\r\n"
             )
             writer.write(headers.encode("latin-1"))
             if method != "HEAD":
                 writer.write(response.body)
             await writer.drain()
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError,
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
                 ConnectionError):  # fmt: skip
             pass
         finally:
             writer.close()
-            try:
+            with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
-            except (ConnectionError, OSError):
-                pass
-
-

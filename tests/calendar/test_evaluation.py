@@ -1,6 +1,6 @@
 """What a workload gets at an instant and over a range (SPEC 3, and the plan of SPEC 7)."""
 
-# ruff: noqa: SIM300  -- STYLE.md asks for `expected == actual`, literals included
+
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Calendar files: YAML 1.2 reading, the schema, DST for one-off times, validation (SPEC 2)."""
 
-# ruff: noqa: SIM300  -- STYLE.md asks for `expected == actual`, literals included
+
 
 from __future__ import annotations
 
@@ -777,7 +777,9 @@ events:
               duration: 1h
               scale: {replicas: -1}
             """,
-            ["sales.yaml:11: event 'bad': scale.replicas -1 must be a whole number from 0 to 2147483647"],
+            [
+                "sales.yaml:11: event 'bad': scale.replicas -1 must be a whole number from 0 to 2147483647"
+            ],
             id="negative-replicas",
         ),
         pytest.param(
@@ -787,7 +789,9 @@ events:
               duration: 1h
               scale: {replicas: 1.5}
             """,
-            ["sales.yaml:11: event 'bad': scale.replicas 1.5 must be a whole number from 0 to 2147483647"],
+            [
+                "sales.yaml:11: event 'bad': scale.replicas 1.5 must be a whole number from 0 to 2147483647"
+            ],
             id="fractional-replicas",
         ),
         pytest.param(
@@ -797,7 +801,9 @@ events:
               duration: 1h
               scale: {replicas: .inf}
             """,
-            ["sales.yaml:11: event 'bad': scale.replicas Infinity must be a whole number from 0 to 2147483647"],
+            [
+                "sales.yaml:11: event 'bad': scale.replicas Infinity must be a whole number from 0 to 2147483647"
+            ],
             id="infinite-replicas",
         ),
         pytest.param(
@@ -860,7 +866,9 @@ events:
                 - name: web
                   scale: {replicas: -2}
             """,
-            ["sales.yaml:14: event 'bad': scale.replicas -2 must be a whole number from 0 to 2147483647"],
+            [
+                "sales.yaml:14: event 'bad': scale.replicas -2 must be a whole number from 0 to 2147483647"
+            ],
             id="negative-target-replicas",
         ),
         pytest.param(
@@ -1168,7 +1176,9 @@ def test_one_bad_event_among_good_ones_rejects_the_whole_file() -> None:
     scale: {replicas: 2}
 """
     )
-    expected = ["sales.yaml:11: event 'bad': scale.replicas -1 must be a whole number from 0 to 2147483647"]
+    expected = [
+        "sales.yaml:11: event 'bad': scale.replicas -1 must be a whole number from 0 to 2147483647"
+    ]
     assert expected == heads(problems, expected)
 
 
@@ -1204,7 +1214,9 @@ def test_rejected_calendar_message_is_every_problem_on_its_own_line() -> None:
 
 def test_scale_of_absurd_magnitude_is_rejected() -> None:
     text = "version: 1\nevents:\n  - name: huge\n    start: 2026-12-01\n    duration: 1h\n    scale: {factor: 1e9999999}\n"
-    with pytest.raises(CalendarError, match=r"sales.yaml:6: event 'huge': scale.factor .* below 1e16"):
+    with pytest.raises(
+        CalendarError, match=r"sales.yaml:6: event 'huge': scale.factor .* below 1e16"
+    ):
         parse_calendar(text, name="sales", origin="sales.yaml")
 
 

@@ -1,6 +1,6 @@
 """Durations and times as calendars write them, and the wall-clock rule on DST days (SPEC 2)."""
 
-# ruff: noqa: SIM300  -- STYLE.md asks for `expected == actual`, literals included
+
 
 from __future__ import annotations
 

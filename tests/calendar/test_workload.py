@@ -1,6 +1,6 @@
 """ScaledObject trigger metadata into a Workload (SPEC 4)."""
 
-# ruff: noqa: SIM300  -- STYLE.md asks for `expected == actual`, literals included
+
 
 from __future__ import annotations
 
@@ -60,8 +60,10 @@ def test_keys_the_table_does_not_name_are_ignored() -> None:
     )
 
 
-def test_pod_startup_hint_with_a_bad_value_is_ignored() -> None:
-    assert None is workload(podStartup="soon").pod_startup
+def test_pod_startup_with_a_bad_value_names_the_key() -> None:
+    # podStartup is in the README's metadata table (issue 6), so it is checked like the others.
+    with pytest.raises(MetadataError, match="podStartup"):
+        workload(podStartup="soon")
 
 
 def test_calendars_list_is_trimmed_and_deduplicated() -> None:

@@ -14,15 +14,15 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, ProcessCollector
 
 from scaler import logs
+from scaler.errors import ScalerError, UsageError
 from scaler.service.server import GrpcServer
 from scaler.service.tls import server_credentials
 from scaler.sources.config import SourceSpec, load_specs
 from scaler.sources.manager import SourceManager
 from scaler.sources.store import CalendarStore
-from scaler.errors import ScalerError, UsageError
 
 __all__ = ["EXAMPLE_NAME", "ServeOptions", "run", "serve"]
 
@@ -69,6 +69,7 @@ async def serve(options: ServeOptions, *, stop: asyncio.Event | None = None) -> 
     if options.tls_cert is not None and options.tls_key is not None:
         credentials = server_credentials(options.tls_cert, options.tls_key, options.tls_client_ca)
     registry = CollectorRegistry()
+    ProcessCollector(registry=registry)  # process_* (memory, CPU, fds), as exporters usually do
     grpc_server = GrpcServer(
         store, address=f"{options.host}:{options.grpc_port}", credentials=credentials,
         registry=registry,

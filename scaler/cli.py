@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from scaler.calendar.evaluation import Plan, check_workload, plan
 from scaler.calendar.model import Calendar
@@ -300,6 +300,36 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 # -- query ------------------------------------------------------------------------------------
 
 
+def _read_pem(path: str | None, flag: str) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot read ({exc.strerror}); check the path") from exc
+
+
+def _channel(args: argparse.Namespace) -> Any:
+    """Plaintext, or TLS when --tls-ca is given (mTLS with --tls-cert and --tls-key)."""
+    import grpc
+
+    if args.tls_ca is None:
+        if args.tls_cert or args.tls_key:
+            raise UsageError("--tls-cert and --tls-key need --tls-ca (the server's CA)")
+        return grpc.insecure_channel(args.address)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise UsageError("give --tls-cert and --tls-key together")
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=_read_pem(args.tls_ca, "--tls-ca"),
+        private_key=_read_pem(args.tls_key, "--tls-key"),
+        certificate_chain=_read_pem(args.tls_cert, "--tls-cert"),
+    )
+    options = []
+    if args.tls_server_name:
+        options.append(("grpc.ssl_target_name_override", args.tls_server_name))
+    return grpc.secure_channel(args.address, credentials, options=options)
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     import grpc
 
@@ -308,7 +338,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
     metadata = _meta(args.meta)
     ref = pb.ScaledObjectRef(namespace=args.namespace, name=args.name, scalerMetadata=metadata)
-    with grpc.insecure_channel(args.address) as channel:
+    with _channel(args) as channel:
         stub = pb_grpc.ExternalScalerStub(channel)
         step = "GetMetricSpec"
         try:
@@ -454,6 +484,11 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--address", default="localhost:9090", metavar="HOST:PORT")
     _workload_flags(query, required=True)
     query.add_argument("--timeout", type=float, default=5.0, help="seconds per call")
+    query.add_argument("--tls-ca", metavar="F", help="use TLS, trusting this CA (PEM)")
+    query.add_argument("--tls-cert", metavar="F", help="client certificate for mTLS (PEM)")
+    query.add_argument("--tls-key", metavar="F", help="client key for mTLS (PEM)")
+    query.add_argument("--tls-server-name", metavar="NAME",
+                       help="name the server certificate must carry, if not the host")  # fmt: skip
     query.set_defaults(func=cmd_query)
     return parser
 

@@ -222,3 +222,28 @@ def test_rotated_client_ca_decides_which_clients_are_admitted(
 def test_unreadable_certificate_names_the_flag(files: Files) -> None:
     with pytest.raises(UsageError, match=r"--tls-cert .*missing\.crt: cannot read"):
         server_credentials(files.cert.with_name("missing.crt"), files.key, None)
+
+
+# -- the query command --------------------------------------------------------------------
+
+
+def test_query_command_speaks_mtls(
+    serve_tls: Callable[..., ServerThread],
+    files: Files,
+    pki: Pki,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from scaler.cli import main
+
+    server = serve_tls(files.cert, files.key, files.client_ca)
+    client_cert, client_key = tmp_path / "client.crt", tmp_path / "client.key"
+    client_cert.write_bytes(pki.client.cert_pem)
+    client_key.write_bytes(pki.client.key_pem)
+    base = ["query", "--address", server.address, "--namespace", "shop", "--name", "web",
+            "--timeout", "5", "--tls-ca", str(files.client_ca)]  # fmt: skip
+
+    assert main([*base, "--tls-cert", str(client_cert), "--tls-key", str(client_key)]) == 0
+    assert "metric:    sale-calendar" in capsys.readouterr().out
+    assert main(base) == 1  # no client certificate: refused
+    assert "failed" in capsys.readouterr().err

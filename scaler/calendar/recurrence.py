@@ -34,21 +34,21 @@ def check_cron(expression: str) -> None:
     if len(fields) != 5:
         raise ValueError(
             f"schedule {expression!r} has {len(fields)} fields; write 5 (minute hour "
-            "day-of-month month day-of-week), e.g. \"0 21 * * *\""
+            'day-of-month month day-of-week), e.g. "0 21 * * *"'
         )
     # croniter's H (hashed) and R (random) pick a time per process: a calendar must mean the
     # same thing on every replica and after every restart.
     if any(_RANDOM.match(part) for f in fields for part in f.split(",")):
         raise ValueError(
             f"schedule {expression!r} uses H or R (hashed or random times), which would differ "
-            "between scaler replicas; write the minute and hour out, e.g. \"30 21 * * *\""
+            'between scaler replicas; write the minute and hour out, e.g. "30 21 * * *"'
         )
     try:
         cursor = croniter(expression, dt.datetime(2000, 1, 1), max_years_between_matches=30)
     except (CroniterBadCronError, ValueError, KeyError) as exc:
         raise ValueError(
-            f"schedule {expression!r} is not a valid cron rule ({exc}); e.g. \"0 21 * * *\" "
-            "is every day at 21:00, \"0 0 5,10 * *\" the 5th and 10th of each month"
+            f'schedule {expression!r} is not a valid cron rule ({exc}); e.g. "0 21 * * *" '
+            'is every day at 21:00, "0 0 5,10 * *" the 5th and 10th of each month'
         ) from exc
     try:
         cursor.get_next(dt.datetime)

@@ -69,7 +69,8 @@ async def serve(options: ServeOptions, *, stop: asyncio.Event | None = None) -> 
     if options.tls_cert is not None and options.tls_key is not None:
         credentials = server_credentials(options.tls_cert, options.tls_key, options.tls_client_ca)
     registry = CollectorRegistry()
-    ProcessCollector(registry=registry)  # process_* (memory, CPU, fds), as exporters usually do
+    # Memory, CPU and fds, named calendar_scaler_process_* like every metric of ours.
+    ProcessCollector(namespace="calendar_scaler", registry=registry)
     grpc_server = GrpcServer(
         store, address=f"{options.host}:{options.grpc_port}", credentials=credentials,
         registry=registry,

@@ -181,6 +181,10 @@ def test_serve_then_query_then_sigterm(calendar_file: Path) -> None:
         )  # fmt: skip
         assert bad.returncode == 1
         assert "INVALID_ARGUMENT" in bad.stderr and "calendars" in bad.stderr
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=5) as page:
+            samples = [ln for ln in page.read().decode().splitlines() if not ln.startswith("#")]
+        assert samples
+        assert [s for s in samples if not s.startswith("calendar_scaler_")] == []
     finally:
         server.send_signal(signal.SIGTERM)
         _, err = server.communicate(timeout=30)

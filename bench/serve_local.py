@@ -27,8 +27,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from pathlib import Path
 
-    from scaler.cli import example_calendar
     from scaler.app import ServeOptions, run
+    from scaler.cli import example_calendar
 
     return run(
         ServeOptions(

@@ -8,8 +8,8 @@ value_at, so the fast path can never drift from the definition.
 
 from __future__ import annotations
 
+import functools
 import heapq
-import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 _NEEDS = {"factor": "baseReplicas", "load": "capacityPerReplica"}
+_WORKLOAD_FIELD = {"baseReplicas": "base_replicas", "capacityPerReplica": "capacity_per_replica"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +119,38 @@ def demand(event: Event, workload: Workload) -> int | None:
     return max(amounts) if amounts else None
 
 
+def _demand(
+    event: Event, workload: Workload, amounts: dict[int, int | None], matched: dict[int, bool]
+) -> int | None:
+    """`demand`, remembering per scale and per target object (calendars share them between
+    events: parsing) what it works out for this workload: exact decimal arithmetic and glob
+    matching, done a few times per plan instead of once per event."""
+    if event.disabled:
+        return None
+    if not event.targets:
+        scales = [event.scale] if event.scale is not None else []
+    else:
+        scales = []
+        for target in event.targets:
+            hit = matched.get(id(target))
+            if hit is None:
+                hit = matched[id(target)] = matches(target, workload)
+            if hit:
+                scale = target.scale or event.scale
+                if scale is not None:
+                    scales.append(scale)
+    best: int | None = None
+    for scale in scales:
+        key = id(scale)
+        if key in amounts:
+            amount = amounts[key]
+        else:
+            amount = amounts[key] = _amount(scale, workload)
+        if amount is not None and (best is None or amount > best):
+            best = amount
+    return best
+
+
 def missing_key(
     calendars: Iterable[Calendar], workload: Workload, now: int
 ) -> tuple[MetadataError, int | None] | None:
@@ -128,29 +161,35 @@ def missing_key(
     KEDA from the moment the calendar holds the event, long before the sale. Returns the error
     and the instant it stops applying (the latest end among offending events; None: never).
     """
+    # The scale kinds this workload cannot compute (`_amount` gives None for exactly these).
+    lacking = {kind for kind, key in _NEEDS.items()
+               if getattr(workload, _WORKLOAD_FIELD[key]) is None}  # fmt: skip
+    if not lacking:
+        return None  # the usual case, answered without looking at 100,000 events
     found: MetadataError | None = None
     until: int | None = 0
     for calendar in calendars:
         for event in calendar.events:
             if event.disabled or not event.targets:
                 continue
-            last_end = event.schedule.last_end
-            if last_end is not None and now >= last_end:
-                continue
+            known, last_end = False, None  # last_end may cost croniter work: only when needed
             for target in event.targets:
                 scale = target.scale or event.scale
-                if scale is None or not matches(target, workload):
+                if scale is None or scale.kind not in lacking or not matches(target, workload):
                     continue
-                if _amount(scale, workload) is None:
-                    key = _NEEDS[scale.kind]
-                    if found is None:
-                        found = MetadataError(
-                            key,
-                            f"{key}: calendar {calendar.name!r} event {event.name!r} scales "
-                            f"{workload.ref} by {scale.kind}, which needs {key}; add {key} to "
-                            "the trigger metadata, or narrow the event's targets",
-                        )
-                    until = None if until is None or last_end is None else max(until, last_end)
+                if not known:
+                    known, last_end = True, event.schedule.last_end
+                if last_end is not None and now >= last_end:
+                    break  # the event is over: none of its targets counts
+                key = _NEEDS[scale.kind]
+                if found is None:
+                    found = MetadataError(
+                        key,
+                        f"{key}: calendar {calendar.name!r} event {event.name!r} scales "
+                        f"{workload.ref} by {scale.kind}, which needs {key}; add {key} to "
+                        "the trigger metadata, or narrow the event's targets",
+                    )
+                until = None if until is None or last_end is None else max(until, last_end)
     return None if found is None else (found, until)
 
 
@@ -195,6 +234,22 @@ def occurrence_steps(start: int, end: int, d: int, timing: Timing) -> list[Step]
             put(end + j * down // k, -(-d * (k - j) // k))
     put(end + down, 0)
     return steps
+
+
+_Shape = tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]
+
+
+@functools.lru_cache(maxsize=4096)
+def _shape(d: int, lead: int, up: int, down: int, k: int) -> _Shape:
+    """`occurrence_steps` as offsets: (from the start, value) up to the lead point, then (from
+    the end, value). Steps before the lead point never share a second with those from the end
+    on (start - lead < end), so the offsets hold for every occurrence; `plan` adds them to each
+    start and end instead of building the steps again."""
+    far = lead + up + down + 1  # any end after the start gives the same offsets
+    steps = occurrence_steps(0, far, d, Timing(lead_time=lead, ramp_up=up, ramp_down=down,
+                                               ramp_steps=k))  # fmt: skip
+    return (tuple((s.at, s.value) for s in steps if s.at < far),
+            tuple((s.at - far, s.value) for s in steps if s.at >= far))  # fmt: skip
 
 
 def reach(calendars: Sequence[Calendar], workload: Workload) -> tuple[int, int]:
@@ -260,62 +315,74 @@ def plan(
         before, after = reach(calendars, workload)
         expanded = occurrences(calendars, start, end, before=before, after=after)
 
-    # Segments [t0, t1) with a value, from every occurrence that concerns the workload.
-    demands: dict[int, int | None] = {}
-    edges: list[tuple[int, int, int, int, str]] = []  # (at, kind 1=open/0=close, value, id, name)
-    seg_id = 0
+    # Every occurrence that concerns the workload changes its own value at each of its steps:
+    # its event's shape (per demand and timing: `_shape`) placed at its start and end. This
+    # loop runs for every occurrence of every workload's plan, so it stays lean: one
+    # (instant, occurrence, value) change per step, then one sorted sweep.
+    shapes: dict[int, _Shape | None] = {}  # id(event) -> shape; None: no demand
+    amounts: dict[int, int | None] = {}  # id(scale) -> replicas for this workload
+    matched: dict[int, bool] = {}  # id(target) -> whether it matches this workload
+    changes: list[tuple[int, int, int]] = []  # (at, occurrence, its value from then on)
+    names: list[str] = []  # event name by occurrence
     for occ in expanded:
-        key = id(occ.event)
-        if key not in demands:
-            demands[key] = demand(occ.event, workload)
-        d = demands[key]
-        if d is None:
+        event = occ.event
+        key = id(event)
+        if key in shapes:
+            shape = shapes[key]
+        else:
+            d = _demand(event, workload, amounts, matched)
+            t = None if d is None else effective_timing(event, workload)
+            shape = shapes[key] = None if d is None or t is None else _shape(
+                d, t.lead_time, t.ramp_up, t.ramp_down, t.ramp_steps
+            )  # fmt: skip
+        if not shape or not shape[0]:  # no demand, or a demand of 0
             continue
-        steps = occurrence_steps(occ.start, occ.end, d, effective_timing(occ.event, workload))
-        for here, nxt in itertools.pairwise(steps):
-            if here.value <= 0 or nxt.at <= start or here.at >= end:
-                continue
-            seg_id += 1
-            edges.append((here.at, 1, here.value, seg_id, occ.event.name))
-            edges.append((nxt.at, 0, here.value, seg_id, occ.event.name))
-    edges.sort()
+        up, down = shape
+        first, last = occ.start, occ.end
+        if last + down[-1][0] <= start or first + up[0][0] >= end:
+            continue  # back to 0 before the range, or rises only after it
+        n = len(names)
+        names.append(event.name)
+        changes.extend([(first + o, n, v) for o, v in up])
+        changes.extend([(last + o, n, v) for o, v in down])
+    changes.sort()
 
-    heap: list[tuple[int, int]] = []  # (-value, id) of open segments, closed ones removed lazily
-    open_segments: dict[int, tuple[int, str]] = {}
+    heap: list[tuple[int, int]] = []  # (-value, occurrence); stale entries removed lazily
+    current: dict[int, int] = {}  # occurrence -> its value, while > 0
     points: list[Point] = []
-    current = -1
-    i = 0
+    shown = -1
+    i, count = 0, len(changes)
 
     def settle(at: int) -> None:
-        nonlocal current
-        while heap and heap[0][1] not in open_segments:
+        nonlocal shown
+        while heap and current.get(heap[0][1]) != -heap[0][0]:
             heapq.heappop(heap)
         value = -heap[0][0] if heap else 0
-        if value != current:
-            names: tuple[str, ...] = ()
+        if value != shown:
+            events: tuple[str, ...] = ()
             if with_events:
-                names = tuple(sorted({n for v, n in open_segments.values() if v > 0}))
-            points.append(Point(at, value, names))
-            current = value
+                events = tuple(sorted({names[o] for o in current}))
+            points.append(Point(at, value, events))
+            shown = value
 
-    while i < len(edges) and edges[i][0] <= start:
-        _, kind, value, sid, name = edges[i]
-        if kind:
-            open_segments[sid] = (value, name)
-            heapq.heappush(heap, (-value, sid))
+    while i < count and changes[i][0] <= start:
+        _, o, v = changes[i]
+        if v > 0:
+            current[o] = v
+            heapq.heappush(heap, (-v, o))
         else:
-            open_segments.pop(sid, None)
+            current.pop(o, None)
         i += 1
     settle(start)
-    while i < len(edges) and edges[i][0] < end:
-        at = edges[i][0]
-        while i < len(edges) and edges[i][0] == at:
-            _, kind, value, sid, name = edges[i]
-            if kind:
-                open_segments[sid] = (value, name)
-                heapq.heappush(heap, (-value, sid))
+    while i < count and changes[i][0] < end:
+        at = changes[i][0]
+        while i < count and changes[i][0] == at:
+            _, o, v = changes[i]
+            if v > 0:
+                current[o] = v
+                heapq.heappush(heap, (-v, o))
             else:
-                open_segments.pop(sid, None)
+                current.pop(o, None)
             i += 1
         settle(at)
     return Plan(workload=workload.ref, start=start, end=end, points=tuple(points))

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
+import gc
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -114,13 +118,13 @@ def _parse_scale(node: Any, problems: _Problems, line: int, event: str | None) -
             problems.add(where, f"scale.replicas {_show(value)} must be a whole number from 0 to "
                          f"{MAX_REPLICAS}, e.g. replicas: 10", event)  # fmt: skip
             return None
-        return Scale(kind="replicas", amount=Decimal(value))
+        return _scale("replicas", Decimal(value))
     if not _is_number(value) or not in_range(Decimal(value)) or Decimal(value) < 0:
         problems.add(where, f"scale.{kind} {_show(value)} must be a finite number >= 0 and "
                      "below 1e16, with at most 9 decimals, "
                      f"e.g. {kind}: {'1.5' if kind == 'factor' else '20000'}", event)  # fmt: skip
         return None
-    return Scale(kind=kind, amount=Decimal(value))  # type: ignore[arg-type]
+    return _scale(kind, Decimal(value))
 
 
 def _parse_targets(
@@ -163,8 +167,7 @@ def _parse_targets(
         scale = None
         if "scale" in item:
             scale = _parse_scale(item["scale"], problems, _line(item, "scale"), event)
-        targets.append(Target(namespace=globs["namespace"], name=globs["name"], labels=labels,
-                              scale=scale))  # fmt: skip
+        targets.append(_target(globs["namespace"], globs["name"], labels, scale))
     return tuple(targets)
 
 
@@ -186,7 +189,7 @@ def _timing(node: Map, problems: _Problems, base: Timing, event: str | None) -> 
                          "number >= 1, e.g. rampSteps: 5", event)  # fmt: skip
         else:
             values["ramp_steps"] = steps
-    return Timing(**values)
+    return _shared_timing(**values)
 
 
 def _try(problems: _Problems, line: int, event: str | None, fn: Callable[[], T]) -> T | None:
@@ -398,7 +401,77 @@ def _holidays(country: str, subdivision: str | None) -> HolidaySet:
     return HolidaySet(country, subdivision.upper() if subdivision else None)
 
 
+# Calendars repeat the same scales, timings and targets thousands of times. They are immutable,
+# so events share one object each: a 100,000-event calendar takes less than half the memory.
+# Scales are shared by their exact text (1.10 stays 1.10, not 1.1).
+_SHARED_MAX = 4096
+
+
+@functools.lru_cache(maxsize=_SHARED_MAX)
+def _shared_scale(kind: str, text: str) -> Scale:
+    return Scale(kind=kind, amount=Decimal(text))  # type: ignore[arg-type]
+
+
+def _scale(kind: str, amount: Decimal) -> Scale:
+    return _shared_scale(kind, str(amount))
+
+
+@functools.lru_cache(maxsize=_SHARED_MAX)
+def _shared_timing(lead_time: int, ramp_up: int, ramp_down: int, ramp_steps: int) -> Timing:
+    return Timing(lead_time=lead_time, ramp_up=ramp_up, ramp_down=ramp_down,
+                  ramp_steps=ramp_steps)  # fmt: skip
+
+
+_TargetKey = tuple[str | None, str | None, tuple[tuple[str, str], ...], tuple[str, str] | None]
+_targets: dict[_TargetKey, Target] = {}
+
+
+def _target(
+    namespace: str | None, name: str | None, labels: dict[str, str], scale: Scale | None
+) -> Target:
+    key = (namespace, name, tuple(labels.items()),
+           None if scale is None else (scale.kind, str(scale.amount)))  # fmt: skip
+    found = _targets.get(key)
+    if found is None:
+        found = Target(namespace=namespace, name=name, labels=labels, scale=scale)
+        if len(_targets) >= _SHARED_MAX:
+            _targets.clear()
+        _targets[key] = found
+    return found
+
+
+_one_at_a_time = threading.Lock()
+_gc_was_enabled = False
+
+
+@contextmanager
+def _reading() -> Iterator[None]:
+    """One calendar is read at a time, with the cyclic garbage collector paused.
+
+    Reading builds a YAML node tree of ~7 KB per event and then the calendar: hundreds of
+    thousands of objects, none in a reference cycle, each batch of which sets off a collection
+    that walks the whole growing tree (10,000 events: 2.2 s with, 0.8 s without). Reference
+    counting frees the tree as usual; the collector runs again as soon as the read ends.
+    Several sources reading at once (threads) would only interleave under the GIL, and hold
+    every tree in memory together: they take turns instead.
+    """
+    global _gc_was_enabled
+    with _one_at_a_time:
+        _gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            yield
+        finally:
+            if _gc_was_enabled:
+                gc.enable()
+
+
 def parse_yaml_calendar(text: str, *, name: str, origin: str) -> Calendar:
+    with _reading():
+        return _parse_yaml_calendar(text, name=name, origin=origin)
+
+
+def _parse_yaml_calendar(text: str, *, name: str, origin: str) -> Calendar:
     problems = _Problems(origin)
     try:
         root = load(text)

@@ -9,8 +9,9 @@ and a duration is elapsed time.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,8 +29,22 @@ _SHIFT = 3 * 3600
 _LOOKBACK = 10 * 366 * 86400
 
 
+# Rules already found good: calendars repeat a few rules thousands of times, and checking one
+# costs ~0.5 ms (croniter parses it and looks for the first match).
+_GOOD_RULES: set[str] = set()
+
+
 def check_cron(expression: str) -> None:
     """Raise ValueError unless `expression` is a standard 5-field cron rule that fires."""
+    if expression in _GOOD_RULES:
+        return
+    _check_cron(expression)
+    if len(_GOOD_RULES) >= 4096:
+        _GOOD_RULES.clear()
+    _GOOD_RULES.add(expression)
+
+
+def _check_cron(expression: str) -> None:
     fields = str(expression).split()
     if len(fields) != 5:
         raise ValueError(
@@ -57,6 +72,41 @@ def check_cron(expression: str) -> None:
             f"schedule {expression!r} never fires (no such day, e.g. February 30th); "
             "check the day-of-month and month fields"
         ) from exc
+
+
+_DAY = 86400
+
+
+def _instants(expression: str, zone: dt.tzinfo, begin: int, end: int) -> list[int]:
+    """The instants in [begin, end) of a cron rule's wall-clock times in `zone`, in order."""
+    # Start a little early in wall-clock terms: around a DST change a wall-clock time
+    # can map to an instant up to the size of the shift away.
+    local = dt.datetime.fromtimestamp(begin, zone).replace(tzinfo=None)
+    cursor = croniter(
+        expression, local - dt.timedelta(seconds=_SHIFT + 1), max_years_between_matches=50
+    )
+    found: set[int] = set()  # a set: several wall-clock times in a gap map to one instant
+    while True:
+        try:
+            wall = cursor.get_next(dt.datetime)
+        except CroniterBadDateError:
+            break
+        instant = wall_clock_instant(wall, zone)
+        if instant >= end:
+            if instant - end > _SHIFT:
+                break
+            continue
+        if instant >= begin:
+            found.add(instant)
+    return sorted(found)
+
+
+@functools.lru_cache(maxsize=2048)
+def _day_instants(expression: str, zone: dt.tzinfo, day: int) -> tuple[int, ...]:
+    """`_instants` over one UTC day (epoch day number). A calendar has thousands of recurring
+    events but a handful of rules: expanding them a day at a time, once per rule and zone,
+    replaces thousands of croniter walks over the same days (10,000 events: 0.25 s)."""
+    return tuple(_instants(expression, zone, day * _DAY, (day + 1) * _DAY))
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,27 +163,16 @@ class CronSchedule:
             end = min(end, self.until + 1)
         if begin >= end:
             return
-        # Start a little early in wall-clock terms: around a DST change a wall-clock time
-        # can map to an instant up to the size of the shift away.
-        cursor = croniter(
-            self.expression,
-            self._wall(begin) - dt.timedelta(seconds=_SHIFT + 1),
-            max_years_between_matches=50,
-        )
-        found: set[int] = set()  # a set: several wall-clock times in a gap map to one instant
-        while True:
-            try:
-                wall = cursor.get_next(dt.datetime)
-            except CroniterBadDateError:
-                break
-            instant = wall_clock_instant(wall, self.zone)
-            if instant >= end:
-                if instant - end > _SHIFT:
-                    break
-                continue
-            if instant >= begin:
-                found.add(instant)
-        for instant in sorted(found):
+        if end - begin < _DAY:
+            instants: Iterable[int] = _instants(self.expression, self.zone, begin, end)
+        else:  # whole days, shared by every event with this rule and zone
+            instants = (
+                instant
+                for day in range(begin // _DAY, (end - 1) // _DAY + 1)
+                for instant in _day_instants(self.expression, self.zone, day)
+                if begin <= instant < end
+            )
+        for instant in instants:
             if not self._excluded(instant):
                 yield instant
 

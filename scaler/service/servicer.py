@@ -77,20 +77,20 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):  # type: ignore[mi
     async def GetMetrics(
         self, request: pb.GetMetricsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetMetricsResponse:
-        timeline = await self._timeline(request.scaledObjectRef, context)
+        timeline = self._plans.timeline_of(request.scaledObjectRef)
+        if timeline.error is not None:
+            await _abort(context, timeline.error)
         value = self._value(timeline)
         assert timeline.workload is not None
         name = request.metricName or timeline.workload.metric_name
-        return pb.GetMetricsResponse(
-            metricValues=[
-                pb.MetricValue(metricName=name, metricValue=value, metricValueFloat=value)
-            ]
-        )
+        return _metrics_response(name, value)
 
     async def IsActive(
         self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
     ) -> pb.IsActiveResponse:
-        timeline = await self._timeline(request, context)
+        timeline = self._plans.timeline_of(request)
+        if timeline.error is not None:
+            await _abort(context, timeline.error)
         return _ACTIVE if self._value(timeline) > 0 else _INACTIVE
 
     async def StreamIsActive(
@@ -126,6 +126,23 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):  # type: ignore[mi
     ) -> AsyncIterator[pb.GetMetricSpecResponse]:
         yield await self.GetMetricSpec(request, context)
         await self._stopping.wait()
+
+
+# Answers are few (a metric name and a replica count) and messages are never changed once
+# built: one per (name, value) saves building three protobuf objects on every call.
+_RESPONSES: dict[tuple[str, int], pb.GetMetricsResponse] = {}
+_RESPONSES_MAX = 4096
+
+
+def _metrics_response(name: str, value: int) -> pb.GetMetricsResponse:
+    response = _RESPONSES.get((name, value))
+    if response is None:
+        metric = pb.MetricValue(metricName=name, metricValue=value, metricValueFloat=value)
+        response = pb.GetMetricsResponse(metricValues=[metric])
+        if len(_RESPONSES) >= _RESPONSES_MAX:
+            _RESPONSES.clear()
+        _RESPONSES[(name, value)] = response
+    return response
 
 
 def _spec(metric_name: str) -> pb.GetMetricSpecResponse:

@@ -1,0 +1,425 @@
+"""`make bench`: GetMetrics against the gRPC floor, at 10, 10,000 and 100,000 events.
+
+    python -m bench.run            # the full run (~6-8 minutes on 2 cores), writes RESULTS.md
+    python -m bench.run --quick    # a smoke run (< 2 minutes): 10 and 10,000 events, short loads
+
+What it does, all on 127.0.0.1:
+
+1. Starts the floor (bench.floor_server: the scaler's grpcio setup answering a constant).
+2. For each calendar size: writes a generated calendar (bench.gen_calendar; 100,000 events are
+   10 files of 10,000, one `--calendar` each, because a file source refuses files over 5 MiB),
+   starts the real server (bench.serve_local: `calendar-scaler serve` bound to 127.0.0.1) and
+   times process start to /readyz 200.
+3. Checks the answers with a real gRPC stub for all 64 bench workloads (different namespaces,
+   names, labels, baseReplicas, capacityPerReplica, loadShare, leadTime, rampDown, metricName)
+   against `value_at`, the contract's definition: h2load ignores grpc-status, so an error
+   answer would otherwise count as a fast success. This also puts all 64 workloads in the
+   server's cache.
+4. Drives GetMetrics with h2load over h2c, one connection as KEDA uses, with 1, 8 and 64
+   streams in flight (`-c 1 -m 1|8|64`), a timed run each (`-D`, after a warm-up). h2load sends
+   one body per run, so each run takes the next of the 64 workloads' pre-encoded requests
+   (gRPC 5-byte prefix + GetMetricsRequest): the cache holds all of them while one is asked.
+   Floor and scaler runs alternate (floor, scaler, floor, scaler) with the same body, and the
+   repeats are pooled: spread between runs on these machines is up to 35%.
+5. Reads VmRSS/VmHWM after the load, then times a calendar change (atomic rewrite of the file
+   with a new constant for probe/reload-probe) until GetMetrics serves the new value, and the
+   StreamIsActive transitions of probe/stream-probe (windows a few seconds ahead) from their
+   scheduled instant to their arrival at a client.
+
+Throughput is h2load's requests/s over the timed part; p50/p99 come from its per-request log
+(third column, microseconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+from bench import gen_calendar as gen
+from bench.common import (
+    HOST,
+    Reference,
+    ServerProcess,
+    free_port,
+    grpc_body,
+    machine,
+    machine_lines,
+    metrics_request,
+    replace_section,
+    scaler_process,
+    workload,
+)
+from scaler._proto import externalscaler_pb2 as pb
+from scaler._proto import externalscaler_pb2_grpc as pb_grpc
+
+__all__ = ["main"]
+
+METHOD = "/externalscaler.ExternalScaler/GetMetrics"
+TARGET_THROUGHPUT = 0.9
+TARGET_P99 = 1.5
+TARGET_RSS_MIB = 150
+TARGET_START_S = 2.0
+TARGET_RELOAD_S = 1.0
+TARGET_STREAM_MS = 50
+
+
+@dataclass
+class Load:
+    """Pooled h2load runs of one server at one concurrency."""
+
+    requests: int = 0
+    seconds: float = 0.0
+    latencies_us: list[int] = field(default_factory=list)
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def pct(self, q: float) -> float:
+        """Percentile q (0-100) in milliseconds."""
+        data = sorted(self.latencies_us)
+        if not data:
+            return float("nan")
+        return data[min(len(data) - 1, int(q / 100 * len(data)))] / 1000
+
+
+@dataclass
+class SizeResult:
+    events: int
+    files: int
+    startup_s: float = 0.0
+    loads: dict[tuple[str, int], Load] = field(default_factory=dict)
+    rss_mib: float = 0.0
+    hwm_mib: float = 0.0
+    reload_s: list[float] = field(default_factory=list)
+    stream_ms: list[float] = field(default_factory=list)
+    checked: int = 0
+
+
+def h2load(port: int, body: Path, streams: int, seconds: float, warmup: float, log: Path,
+           into: Load) -> None:  # fmt: skip
+    log.unlink(missing_ok=True)  # h2load appends
+    argv = [
+        "h2load", "-c", "1", "-m", str(streams), "-t", "1",
+        "-D", f"{int(seconds * 1000)}ms", "--warm-up-time", f"{int(warmup * 1000)}ms",
+        "-H", "content-type: application/grpc", "-H", "te: trailers",
+        "-d", str(body), "--log-file", str(log),
+        f"http://{HOST}:{port}{METHOD}",
+    ]  # fmt: skip
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + warmup + 30)
+    if out.returncode != 0:
+        raise RuntimeError(f"h2load failed ({out.returncode}): {out.stderr or out.stdout}")
+    summary = next((ln for ln in out.stdout.splitlines() if ln.startswith("requests:")), "")
+    parts = (p.strip().split(" ", 1) for p in summary.removeprefix("requests:").split(","))
+    counts = {word: int(number) for number, word in parts}
+    bad = counts.get("failed", 0) + counts.get("errored", 0) + counts.get("timeout", 0)
+    if bad or counts.get("succeeded") != counts.get("done"):
+        raise RuntimeError(f"h2load saw failures: {summary}")
+    latencies = []
+    for line in log.read_text().splitlines():
+        _, status, micros = line.split("\t")
+        if status != "200":
+            raise RuntimeError(f"HTTP status {status} in {log}")
+        latencies.append(int(micros))
+    into.requests += len(latencies)
+    into.seconds += seconds
+    into.latencies_us += latencies
+    log.unlink(missing_ok=True)
+
+
+# -- checking answers with a real stub ----------------------------------------------------------
+
+
+def get_value(stub: pb_grpc.ExternalScalerStub, request: pb.GetMetricsRequest) -> int:
+    response = stub.GetMetrics(request, timeout=10)
+    values = list(response.metricValues)
+    if len(values) != 1 or values[0].metricName != request.metricName:
+        raise AssertionError(f"GetMetrics must answer one value named {request.metricName!r}: "
+                             f"{response}")  # fmt: skip
+    if values[0].metricValueFloat != values[0].metricValue:
+        raise AssertionError(f"metricValue and metricValueFloat differ: {response}")
+    return int(values[0].metricValue)
+
+
+def check_answers(port: int, reference: Reference) -> int:
+    """Every bench workload and probe answers OK with the value `value_at` gives."""
+    checked = 0
+    with grpc.insecure_channel(f"{HOST}:{port}") as channel:
+        stub = pb_grpc.ExternalScalerStub(channel)
+        for ns, name, meta in [*gen.WORKLOADS, gen.RELOAD_PROBE, gen.STREAM_PROBE]:
+            before = time.time()
+            served = get_value(stub, metrics_request(ns, name, meta))
+            after = time.time()
+            w = workload(ns, name, meta)
+            allowed = {reference.value(w, before), reference.value(w, after)}
+            if served not in allowed:
+                raise AssertionError(f"{ns}/{name}: served {served}, value_at says {allowed}")
+            checked += 1
+    return checked
+
+
+# -- reload and stream timings -----------------------------------------------------------------
+
+
+def time_reload(port: int, first_file: Path, text: str, expect: int) -> float:
+    """Seconds from an atomic rewrite of the calendar to GetMetrics serving `expect`."""
+    request = metrics_request(*gen.RELOAD_PROBE)
+    with grpc.insecure_channel(f"{HOST}:{port}") as channel:
+        stub = pb_grpc.ExternalScalerStub(channel)
+        get_value(stub, request)  # connected before the clock starts
+        started = time.time()
+        gen.write_atomic(first_file, text)
+        while time.time() - started < 120:
+            if get_value(stub, request) == expect:
+                return time.time() - started
+            time.sleep(0.001)
+    raise RuntimeError(f"reload-probe never served {expect}")
+
+
+def time_stream(port: int, first_file: Path, make_text: object, value: int,
+                lead: float) -> list[float]:  # fmt: skip
+    """Delays (ms) of StreamIsActive transitions: windows [t, t+1) and [t+2, t+3) where t is
+    `lead` seconds ahead, written into the calendar while the stream is open."""
+    assert callable(make_text)
+    ref = pb.ScaledObjectRef(namespace=gen.STREAM_PROBE[0], name=gen.STREAM_PROBE[1],
+                             scalerMetadata=gen.STREAM_PROBE[2])  # fmt: skip
+    got: list[tuple[float, bool]] = []
+    with grpc.insecure_channel(f"{HOST}:{port}") as channel:
+        stub = pb_grpc.ExternalScalerStub(channel)
+        call = stub.StreamIsActive(ref)
+
+        def read() -> None:
+            try:
+                for message in call:
+                    got.append((time.time(), message.result))
+            except grpc.RpcError:
+                pass
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        while not got:
+            time.sleep(0.01)
+        t = int(time.time() + lead) + 1
+        windows = [(t, t + 1), (t + 2, t + 3)]
+        text = make_text(windows)
+        gen.write_atomic(first_file, text)
+        # Wait until the calendar with the windows is in force, then for the transitions.
+        request = metrics_request(*gen.RELOAD_PROBE)
+        mstub = stub
+        while get_value(mstub, request) != value:
+            if time.time() > t:
+                raise RuntimeError("the calendar with the stream windows loaded too late")
+            time.sleep(0.005)
+        while time.time() < t + 4 and len(got) < 5:
+            time.sleep(0.01)
+        call.cancel()
+        reader.join(5)
+    expected = [(t, True), (t + 1, False), (t + 2, True), (t + 3, False)]
+    arrivals = [(at, active) for at, active in got[1:]]
+    if [a for _, a in arrivals] != [a for _, a in expected]:
+        raise RuntimeError(f"unexpected StreamIsActive messages {got} (expected {expected})")
+    return [(at - when) * 1000 for (at, _), (when, _) in zip(arrivals, expected, strict=True)]
+
+
+# -- one calendar size -------------------------------------------------------------------------
+
+
+def bench_size(events: int, work: Path, floor_port: int, args: argparse.Namespace,
+               base: dt.datetime, counter: list[int]) -> SizeResult:  # fmt: skip
+    directory = work / f"cal-{events}"
+    paths = gen.write_calendars(directory, events, base=base, reload_value=1)
+    names = [(p.stem, p) for p in paths]
+    result = SizeResult(events=events, files=len(paths))
+    grpc_port, http_port = free_port(), free_port()
+    server = scaler_process([(n, str(p)) for n, p in names], grpc_port, http_port,
+                            work / f"server-{events}.log")  # fmt: skip
+    print(f"\n== {events:,} events ({len(paths)} file{'s' if len(paths) > 1 else ''}) ==",
+          flush=True)  # fmt: skip
+    server.start()
+    try:
+        result.startup_s = server.wait_http(f"http://{HOST}:{http_port}/readyz", timeout=300)
+        print(f"start-up to /readyz 200: {result.startup_s:.2f} s", flush=True)
+        reference = Reference.of_files(names, time.time())
+        result.checked = check_answers(grpc_port, reference)
+        print(f"answers checked against value_at: {result.checked} workloads", flush=True)
+
+        bodies = []
+        for i, (ns, name, meta) in enumerate(gen.WORKLOADS):
+            body = work / f"body-{i}.bin"
+            body.write_bytes(grpc_body(metrics_request(ns, name, meta)))
+            bodies.append(body)
+        log = work / "h2load.tsv"
+        for streams in args.streams:
+            floor, scaler = Load(), Load()
+            for _ in range(args.repeat):
+                body = bodies[counter[0] % len(bodies)]
+                counter[0] += 1
+                h2load(floor_port, body, streams, args.seconds, args.warmup, log, floor)
+                h2load(grpc_port, body, streams, args.seconds, args.warmup, log, scaler)
+            result.loads[("floor", streams)] = floor
+            result.loads[("scaler", streams)] = scaler
+            print(f"  {streams:>2} streams: floor {floor.rps:8.0f} req/s p50 {floor.pct(50):.2f} "
+                  f"p99 {floor.pct(99):.2f} ms | scaler {scaler.rps:8.0f} req/s p50 "
+                  f"{scaler.pct(50):.2f} p99 {scaler.pct(99):.2f} ms | ratio "
+                  f"{scaler.rps / floor.rps:.2f}, p99 x{scaler.pct(99) / floor.pct(99):.2f}",
+                  flush=True)  # fmt: skip
+        result.rss_mib, result.hwm_mib = server.memory()
+        print(f"RSS after load {result.rss_mib:.0f} MiB (peak {result.hwm_mib:.0f} MiB)",
+              flush=True)  # fmt: skip
+
+        first = paths[0]
+        count = min(gen.PER_FILE, events)
+        for value in range(2, 2 + args.reloads):
+            text = gen.generate(count, base=base, reload_value=value)
+            server.wait_idle()  # not queued behind the previous reload's background rebuilds
+            result.reload_s.append(time_reload(grpc_port, first, text, value))
+        print("reload to new value served: "
+              + ", ".join(f"{s * 1000:.0f} ms" for s in result.reload_s), flush=True)  # fmt: skip
+
+        value = 2 + args.reloads
+        lead = max(2.0, 3 * max(result.reload_s))
+
+        def make_text(windows: Sequence[tuple[int, int]]) -> str:
+            return gen.generate(count, base=base, reload_value=value, stream=windows)
+
+        server.wait_idle()
+        result.stream_ms = time_stream(grpc_port, first, make_text, value, lead)
+        print("StreamIsActive transition delays: "
+              + ", ".join(f"{ms:.1f} ms" for ms in result.stream_ms), flush=True)  # fmt: skip
+    finally:
+        server.stop()
+    return result
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def _mark(ok: bool) -> str:
+    return "" if ok else " **(missed)**"
+
+
+def report(results: Sequence[SizeResult], info: dict[str, str], args: argparse.Namespace,
+           elapsed: float) -> str:  # fmt: skip
+    lines = [
+        f"## `python -m bench.run{' --quick' if args.quick else ''}`",
+        "",
+        *machine_lines(info),
+        f"- Loads: h2load over h2c, 1 connection, `-m` = streams in flight, {args.seconds:g} s "
+        f"timed after {args.warmup:g} s warm-up, x{args.repeat} per server alternating with the "
+        f"floor and pooled; whole run {elapsed / 60:.1f} min; load average (1/5/15 min) "
+        f"{info.get('load', '?')}",
+        "",
+        "### GetMetrics against the floor (no-op grpc.aio server, same grpcio setup)",
+        "",
+        "| events | streams | floor req/s | scaler req/s | ratio (>= 0.9) | floor p50 / p99 ms "
+        "| scaler p50 / p99 ms | p99 ratio (<= 1.5) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        for streams in args.streams:
+            f, s = r.loads[("floor", streams)], r.loads[("scaler", streams)]
+            ratio, p99 = s.rps / f.rps, s.pct(99) / f.pct(99)
+            lines.append(
+                f"| {r.events:,} | {streams} | {f.rps:,.0f} | {s.rps:,.0f} | "
+                f"{ratio:.2f}{_mark(ratio >= TARGET_THROUGHPUT)} | {f.pct(50):.2f} / "
+                f"{f.pct(99):.2f} | {s.pct(50):.2f} / {s.pct(99):.2f} | "
+                f"{p99:.2f}{_mark(p99 <= TARGET_P99)} |"
+            )
+    lines += [
+        "",
+        "### Start-up, memory, reload, StreamIsActive",
+        "",
+        "| events | files | start-up to ready s | RSS after load MiB (peak) | reload to new value "
+        "ms (each) | StreamIsActive delay ms (each transition) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        start_ok = r.events != 10_000 or r.startup_s <= TARGET_START_S
+        rss_ok = r.events < 100_000 or r.rss_mib <= TARGET_RSS_MIB
+        reload_ok = max(r.reload_s) <= TARGET_RELOAD_S
+        stream_ok = max(r.stream_ms) <= TARGET_STREAM_MS
+        lines.append(
+            f"| {r.events:,} | {r.files} | {r.startup_s:.2f}{_mark(start_ok)} | "
+            f"{r.rss_mib:.0f} ({r.hwm_mib:.0f}){_mark(rss_ok)} | "
+            f"{', '.join(f'{s * 1000:.0f}' for s in r.reload_s)}{_mark(reload_ok)} | "
+            f"{', '.join(f'{ms:.1f}' for ms in r.stream_ms)}{_mark(stream_ok)} |"
+        )
+    lines += [
+        "",
+        f"Targets: throughput >= {TARGET_THROUGHPUT} of the floor and p99 <= {TARGET_P99}x the "
+        f"floor's at every size and concurrency; RSS <= {TARGET_RSS_MIB} MiB at 100,000 events; "
+        f"start-up <= {TARGET_START_S:g} s at 10,000 events; reload <= {TARGET_RELOAD_S:g} s; "
+        f"StreamIsActive delay <= {TARGET_STREAM_MS} ms. **(missed)** marks a miss.",
+        f"Every answer was checked against `value_at` before timing "
+        f"({', '.join(str(r.checked) for r in results)} workloads per size).",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="GetMetrics against the gRPC floor")
+    parser.add_argument("--quick", action="store_true", help="smoke run: < 2 minutes")
+    parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")],
+                        help="calendar sizes, e.g. 10,10000,100000")  # fmt: skip
+    parser.add_argument("--seconds", type=float, help="timed seconds per h2load run")
+    parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = parser.parse_args(argv)
+    args.streams = (1, 8, 64)
+    if args.quick:
+        args.sizes = args.sizes or [10, 10_000]
+        args.seconds = args.seconds or 2.0
+        args.warmup, args.repeat, args.reloads = 0.5, 1, 2
+    else:
+        args.sizes = args.sizes or [10, 10_000, 100_000]
+        args.seconds = args.seconds or 2.5
+        args.warmup, args.repeat, args.reloads = 0.5, 4, 3
+    if shutil.which("h2load") is None:
+        print("h2load is missing: apt-get install nghttp2-client (make bench does)",
+              file=sys.stderr)  # fmt: skip
+        return 2
+
+    began = time.time()
+    load_before = Path("/proc/loadavg").read_text().split()[:3]
+    info = machine()
+    print("\n".join(machine_lines(info)), flush=True)
+    work = Path(tempfile.mkdtemp(prefix="calendar-bench-"))
+    today = dt.datetime.now(dt.UTC).date()
+    base = dt.datetime(today.year, today.month, today.day)
+    floor = ServerProcess([sys.executable, "-m", "bench.floor_server", "--port", "0"],
+                          work / "floor.log")  # fmt: skip
+    floor.start()
+    results = []
+    try:
+        floor_port = int(floor.wait_line("ready ", timeout=30).split()[1])
+        counter = [0]
+        for events in args.sizes:
+            results.append(bench_size(events, work, floor_port, args, base, counter))
+    finally:
+        floor.stop()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    load_after = Path("/proc/loadavg").read_text().split()[:3]
+    info["load"] = f"{' '.join(load_before)} before, {' '.join(load_after)} after"
+    text = report(results, info, args, time.time() - began)
+    print("\n" + text)
+    if not args.no_write:
+        replace_section("bench:quick" if args.quick else "bench:run", text)
+    if args.keep:
+        print(f"\nwork directory kept: {work}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

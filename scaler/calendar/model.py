@@ -40,13 +40,13 @@ def in_range(value: Decimal) -> bool:
     return value.is_finite() and (value == 0 or -9 <= value.adjusted() <= 15)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Scale:
     kind: ScaleKind
     amount: Decimal  # exact, as written: 1.1 * 100 is 110
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Target:
     namespace: str | None = None  # shell-style glob; None matches any
     name: str | None = None  # shell-style glob; None matches any
@@ -54,7 +54,7 @@ class Target:
     scale: Scale | None = None  # overrides the event's scale for workloads this entry matches
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Timing:
     lead_time: int = 0  # full scale from this long before start
     ramp_up: int = 0  # ramp before the lead point
@@ -91,7 +91,7 @@ class Once:
         return self.end
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Event:
     name: str
     line: int  # where the event starts in its file, for messages
@@ -102,7 +102,7 @@ class Event:
     disabled: bool = False  # kept in the file, never applied
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Calendar:
     name: str  # the source's name (`--calendar NAME=...`)
     origin: str  # file name or URL, for messages

@@ -133,7 +133,7 @@ class HolidaySet:
         return isinstance(day, dt.date) and day in self._year(day.year)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
+@dataclass(frozen=True, kw_only=True, eq=False, slots=True)
 class CronSchedule:
     """A cron rule's occurrences; implements model.Schedule. Safe to call from many threads."""
 

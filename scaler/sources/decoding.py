@@ -8,9 +8,10 @@ error (`raise CalendarError(...) from exc`) only for unreadable content, so the 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from scaler.calendar.model import Calendar, Scale, Timing
@@ -18,7 +19,10 @@ from scaler.calendar.parsing import parse_calendar
 from scaler.calendar.timefmt import parse_zone
 from scaler.errors import CalendarError, SourceError
 
-__all__ = ["Format", "IcalOptions", "decode_calendar", "detect_format"]
+if TYPE_CHECKING:  # config imports this module for IcalOptions
+    from scaler.sources.config import SourceSpec
+
+__all__ = ["Format", "IcalOptions", "decode_calendar", "decode_for", "detect_format"]
 
 Format = Literal["yaml", "json", "ical"]
 _MAX_PROBLEMS = 20  # a broken file can have thousands; health and logs show the first ones
@@ -109,6 +113,14 @@ def decode_calendar(
         raise SourceError(
             f"{origin}: could not be read ({type(exc).__name__}: {exc})", reason="parse"
         ) from exc
+
+
+async def decode_for(spec: SourceSpec, content: bytes, fmt: Format | None) -> Calendar:
+    """`decode_calendar` with a source's name, origin and iCalendar settings, in a worker
+    thread: parsing a large calendar on the event loop would hold up every RPC meanwhile."""
+    return await asyncio.to_thread(
+        decode_calendar, content, name=spec.name, origin=spec.origin, fmt=fmt, ical=spec.ical
+    )
 
 
 def _parse_ical(content: bytes, *, name: str, origin: str, options: IcalOptions) -> Calendar:

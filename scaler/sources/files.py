@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from scaler.errors import SourceError
 from scaler.sources.config import SourceSpec
-from scaler.sources.decoding import decode_calendar, detect_format
+from scaler.sources.decoding import decode_for, detect_format
 from scaler.sources.reporting import Reporter
 from scaler.sources.store import CalendarStore
 
@@ -147,14 +147,7 @@ class FileSource:
             return
         self._tried_digest = digest
         try:
-            calendar = await asyncio.to_thread(
-                decode_calendar,
-                content,
-                name=self.spec.name,
-                origin=self.spec.origin,
-                fmt=self._fmt,
-                ical=self.spec.ical,
-            )
+            calendar = await decode_for(self.spec, content, self._fmt)
         except SourceError as exc:
             self._tried_failure = exc
             self._fail(exc)

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 
 import httpx
 
+from scaler.calendar.model import Calendar
 from scaler.errors import SourceError, UsageError
 from scaler.sources.config import SourceSpec
-from scaler.sources.decoding import decode_calendar, detect_format
+from scaler.sources.decoding import decode_for, detect_format
 from scaler.sources.reporting import Reporter, log
 from scaler.sources.state import SavedContent, StateDir
 from scaler.sources.store import CalendarStore
@@ -202,14 +203,7 @@ class UrlSource:
             known = self._rejected[1]  # the same broken content again: no second parse
             raise SourceError(str(known), reason=known.reason)
         try:
-            calendar = await asyncio.to_thread(
-                decode_calendar,
-                content,
-                name=self.spec.name,
-                origin=self.spec.origin,
-                fmt=fmt,
-                ical=self.spec.ical,
-            )
+            calendar = await decode_for(self.spec, content, fmt)
         except SourceError as exc:
             self._rejected = (content, exc)
             raise
@@ -264,14 +258,7 @@ class UrlSource:
         saved = self._saved
         assert saved is not None  # validators came from it
         try:
-            calendar = await asyncio.to_thread(
-                decode_calendar,
-                saved.content,
-                name=self.spec.name,
-                origin=self.spec.origin,
-                fmt=detect_format(saved.content_type, self._url),
-                ical=self.spec.ical,
-            )
+            calendar = await self._decode_saved(saved)
         except SourceError as exc:  # the copy is current but unusable: fetch it whole
             log.warning(
                 "calendar %s: the source says the saved copy is current, but it is rejected "
@@ -296,6 +283,12 @@ class UrlSource:
         else:
             self._saved = None
             self._reporter.confirmed()
+
+    async def _decode_saved(self, saved: SavedContent) -> Calendar:
+        """The state copy's calendar; SourceError if it is unusable (HTML included)."""
+        return await decode_for(
+            self.spec, saved.content, detect_format(saved.content_type, self._url)
+        )
 
     async def _load_state(self) -> SavedContent | None:
         if self._state is None:
@@ -328,14 +321,7 @@ class UrlSource:
             return
         self._state_tried = True
         try:
-            calendar = await asyncio.to_thread(
-                decode_calendar,
-                saved.content,
-                name=self.spec.name,
-                origin=self.spec.origin,
-                fmt=detect_format(saved.content_type, self._url),
-                ical=self.spec.ical,
-            )
+            calendar = await self._decode_saved(saved)
         except SourceError as exc:
             log.error(
                 "calendar %s: the last good copy in %s is rejected: %s",

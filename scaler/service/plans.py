@@ -182,32 +182,30 @@ class PlanCache:
 
     def _shared(self, snapshot: Snapshot, start: int, end: int) -> _Expansion:
         exp = self._expansion
-        if (
-            exp is None
-            or exp.version != snapshot.version
-            or not (exp.start <= start and end <= exp.end)
-        ):
+        kept: _Expansion | None = None  # the expansion whose unchanged calendars are reused
+        if exp is not None and exp.start <= start and end <= exp.end:
+            if exp.version == snapshot.version:
+                return exp
+            # A reload: same window, so calendars that did not change keep their expansion
+            # (10 files of 10,000 events: 2.5 s).
+            kept, begin, finish = exp, exp.start, exp.end
+        else:
             # One expansion serves every build for the next day, not just this second.
             begin, finish = start, end + REFRESH_BEFORE_END
-            if exp is not None and exp.start <= start and end <= exp.end:
-                begin, finish = exp.start, exp.end  # a reload: calendars that did not change
-            by_calendar, sources = {}, {}  # keep their expansion (10 files of 10,000: 2.5 s)
-            for name, calendar in snapshot.calendars.items():
-                if calendar is None:
-                    continue
-                sources[name] = calendar
-                if exp is not None and exp.sources.get(name) is calendar and (
-                    exp.start, exp.end) == (begin, finish):  # fmt: skip
-                    by_calendar[name] = exp.by_calendar[name]
-                    continue
-                before, after = reach([calendar], _ANY)
-                by_calendar[name] = occurrences(
-                    [calendar], begin, finish,
-                    before=before + SHARED_REACH, after=after + SHARED_REACH,
-                )  # fmt: skip
-            exp = self._expansion = _Expansion(
-                snapshot.version, begin, finish, by_calendar, sources
-            )
+        by_calendar, sources = {}, {}
+        for name, calendar in snapshot.calendars.items():
+            if calendar is None:
+                continue
+            sources[name] = calendar
+            if kept is not None and kept.sources.get(name) is calendar:
+                by_calendar[name] = kept.by_calendar[name]
+                continue
+            before, after = reach([calendar], _ANY)
+            by_calendar[name] = occurrences(
+                [calendar], begin, finish,
+                before=before + SHARED_REACH, after=after + SHARED_REACH,
+            )  # fmt: skip
+        exp = self._expansion = _Expansion(snapshot.version, begin, finish, by_calendar, sources)
         return exp
 
     def _build(self, entry: Timeline, snapshot: Snapshot, now: int) -> None:

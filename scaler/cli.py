@@ -74,6 +74,14 @@ def load_file(path: str) -> Calendar:
     return parse_calendar(data, name=file.stem, origin=path)
 
 
+def _file_and_workload(args: argparse.Namespace) -> tuple[Calendar, Workload]:
+    """FILE and the workload --namespace, --name and --meta describe (`plan`, `simulate`)."""
+    calendar = load_file(args.file)
+    metadata = _meta(args.meta)
+    metadata.pop("calendars", None)  # the command reads the one FILE it is given
+    return calendar, parse_metadata(args.namespace, args.name, metadata)
+
+
 # -- validate ---------------------------------------------------------------------------------
 
 
@@ -152,10 +160,7 @@ def _lead_advice(calendar: Calendar, workload: Workload, start: int, end: int) -
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    calendar = load_file(args.file)
-    metadata = _meta(args.meta)
-    metadata.pop("calendars", None)  # plan reads the one FILE it is given
-    workload = parse_metadata(args.namespace, args.name, metadata)
+    calendar, workload = _file_and_workload(args)
     start, end = _plan_range(args)
     check_workload([calendar], workload, start)
     result = plan([calendar], workload, start, end)
@@ -282,10 +287,7 @@ def _format_simulation(sim: Simulation) -> str:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    calendar = load_file(args.file)
-    metadata = _meta(args.meta)
-    metadata.pop("calendars", None)  # simulate reads the one FILE it is given
-    workload = parse_metadata(args.namespace, args.name, metadata)
+    calendar, workload = _file_and_workload(args)
     settings = _settings(args, workload)
     start, end = _plan_range(args)
     check_workload([calendar], workload, start)

@@ -19,7 +19,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
+from scaler.sources.remote import FetchLimits
 from scaler.sources.store import CalendarStore, SourceHealth
+
+# Small and fast, so every fault test ends within a few seconds.
+LIMITS = FetchLimits(
+    connect_timeout=1.0,
+    read_timeout=1.0,
+    attempt_timeout=2.0,
+    max_bytes=64 * 1024,
+    retry_initial=0.05,
+    state_grace=0.3,
+)
 
 T = TypeVar("T")
 

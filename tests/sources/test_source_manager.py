@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from helpers import (
+    LIMITS,
     V1,
     V2,
     YAML_V1,
@@ -22,18 +23,9 @@ from helpers import (
     wait_until,
 )
 
-from scaler.sources import CalendarStore, FetchLimits, SourceManager, SourceSpec
+from scaler.sources import CalendarStore, SourceManager, SourceSpec
 from scaler.sources.remote import UrlSource
 from scaler.sources.state import StateDir
-
-LIMITS = FetchLimits(
-    connect_timeout=1.0,
-    read_timeout=1.0,
-    attempt_timeout=2.0,
-    max_bytes=64 * 1024,
-    retry_initial=0.05,
-    state_grace=0.3,
-)
 
 
 def manager_for(specs: list[SourceSpec], **options: object) -> tuple[CalendarStore, SourceManager]:

@@ -18,6 +18,7 @@ from helpers import (
     ICS,
     ICS_SALE_UTC,
     INVALID_CALENDAR,
+    LIMITS,
     V1,
     V2,
     YAML_V1,
@@ -32,16 +33,7 @@ from helpers import (
     wait_until,
 )
 
-from scaler.sources import CalendarStore, FetchLimits, SourceManager, SourceSpec, load_specs
-
-LIMITS = FetchLimits(
-    connect_timeout=1.0,
-    read_timeout=1.0,
-    attempt_timeout=2.0,
-    max_bytes=64 * 1024,
-    retry_initial=0.05,
-    state_grace=0.3,
-)
+from scaler.sources import CalendarStore, SourceManager, SourceSpec, load_specs
 
 
 def url_source(

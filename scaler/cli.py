@@ -21,7 +21,10 @@ from typing import Any, TypeVar
 from scaler.calendar.evaluation import Plan, check_workload, plan
 from scaler.calendar.model import Calendar
 from scaler.calendar.parsing import parse_calendar
-from scaler.calendar.simulation import (
+from scaler.calendar.timefmt import format_duration, format_instant, parse_duration, parse_instant
+from scaler.calendar.workload import Workload, parse_metadata
+from scaler.errors import CalendarError, ScalerError, UsageError
+from scaler.readiness import (
     DEFAULT_SCALE_DOWN,
     DEFAULT_SCALE_UP,
     SEARCH_HORIZON,
@@ -31,9 +34,6 @@ from scaler.calendar.simulation import (
     parse_scaling_rules,
     simulate,
 )
-from scaler.calendar.timefmt import format_duration, format_instant, parse_duration, parse_instant
-from scaler.calendar.workload import Workload, parse_metadata
-from scaler.errors import CalendarError, ScalerError, UsageError
 
 __all__ = ["main"]
 

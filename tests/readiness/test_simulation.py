@@ -12,10 +12,10 @@ import dataclasses
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import T0, WEB, calendar, event, one_off_events, replicas
 
 from scaler.calendar.model import Calendar, Event
-from scaler.calendar.simulation import (
+from scaler.calendar.workload import Workload
+from scaler.readiness.simulation import (
     DEFAULT_SCALE_UP,
     Policy,
     Readiness,
@@ -27,7 +27,7 @@ from scaler.calendar.simulation import (
     parse_scaling_rules,
     simulate,
 )
-from scaler.calendar.workload import Workload
+from tests.calendar.strategies import T0, WEB, calendar, event, one_off_events, replicas
 
 S = T0 + 3600  # the sale under test starts here
 END = S + 3600  # and the simulated range ends here

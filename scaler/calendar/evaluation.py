@@ -28,6 +28,7 @@ __all__ = [
     "check_workload",
     "demand",
     "effective_timing",
+    "headroom_windows",
     "matches",
     "missing_key",
     "occurrence_steps",
@@ -160,7 +161,9 @@ def missing_key(
     workloads without the key), and only while the event is not over, so the mistake shows in
     KEDA from the moment the calendar holds the event, long before the sale. Returns the error
     and the instant it stops applying (the latest end among offending events; None: never).
+    A headroom trigger gets the errors of the workload it serves: its value depends on it.
     """
+    workload = workload.served
     # The scale kinds this workload cannot compute (`_amount` gives None for exactly these).
     lacking = {kind for kind, key in _NEEDS.items()
                if getattr(workload, _WORKLOAD_FIELD[key]) is None}  # fmt: skip
@@ -258,7 +261,7 @@ def reach(calendars: Sequence[Calendar], workload: Workload) -> tuple[int, int]:
     for calendar in calendars:
         for event in calendar.events:
             t = effective_timing(event, workload)
-            before = max(before, t.lead_time + t.ramp_up)
+            before = max(before, t.lead_time + t.ramp_up + workload.headroom_reach)
             after = max(after, t.ramp_down)
     return before, after
 
@@ -281,6 +284,11 @@ def occurrences(
 def value_at(calendars: Sequence[Calendar], workload: Workload, instant: int) -> int:
     """The value at one instant, straight from the definition (max over occurrences)."""
     before, after = reach(calendars, workload)
+    if workload.headroom_for is not None:
+        occs = occurrences(calendars, instant, instant + 1, before=before, after=after)
+        wanted = max((d for lo, hi, d, _ in headroom_windows(occs, workload) if lo <= instant < hi),
+                     default=0)  # fmt: skip
+        return max(0, wanted - value_at(calendars, workload.served, instant))
     best = 0
     for occ in occurrences(calendars, instant, instant + 1, before=before, after=after):
         d = demand(occ.event, workload)
@@ -314,6 +322,8 @@ def plan(
     if expanded is None:
         before, after = reach(calendars, workload)
         expanded = occurrences(calendars, start, end, before=before, after=after)
+    if workload.headroom_for is not None:
+        return _headroom_plan(calendars, workload, start, end, with_events, expanded)
 
     # Every occurrence that concerns the workload changes its own value at each of its steps:
     # its event's shape (per demand and timing: `_shape`) placed at its start and end. This
@@ -385,4 +395,74 @@ def plan(
                 current.pop(o, None)
             i += 1
         settle(at)
+    return Plan(workload=workload.ref, start=start, end=end, points=tuple(points))
+
+
+# -- headroom (SPEC section 10) ----------------------------------------------------------------
+
+
+def headroom_windows(
+    found: Iterable[Occurrence], workload: Workload
+) -> list[tuple[int, int, int, str]]:
+    """(from, to, D, event) per occurrence: the placeholders a headroom trigger wants.
+
+    D is the demand of the served workload, wanted on [S-L-R-H, S-L) with its own L and R
+    (the event's or its metadata's, whichever is larger) and H = headroomLead.
+    """
+    served = workload.served
+    known: dict[int, tuple[int, int, int] | None] = {}  # id(event) -> (D, L+R+H, L)
+    windows: list[tuple[int, int, int, str]] = []
+    for occ in found:
+        key = id(occ.event)
+        if key not in known:
+            d = demand(occ.event, served)
+            t = effective_timing(occ.event, served)
+            before = t.lead_time + t.ramp_up + workload.headroom_lead
+            known[key] = (d, before, t.lead_time) if d else None
+        shape = known[key]
+        if shape is not None:
+            d, before, lead = shape
+            if before > lead:
+                windows.append((occ.start - before, occ.start - lead, d, occ.event.name))
+    return windows
+
+
+def _headroom_plan(
+    calendars: Sequence[Calendar],
+    workload: Workload,
+    start: int,
+    end: int,
+    with_events: bool,
+    expanded: Sequence[Occurrence],
+) -> Plan:
+    """max(0, W(t) - V(t)) over [start, end): W from the windows, V the served workload's plan.
+
+    An event's own value here is D - V(t) while its window holds t, so `events` names the
+    occurrences whose placeholders are still wanted.
+    """
+    real = plan(calendars, workload.served, start, end, with_events=False, expanded=expanded)
+    windows = [w for w in headroom_windows(expanded, workload) if w[0] < end and w[1] > start]
+    opens = sorted(range(len(windows)), key=lambda i: windows[i][0])
+    instants = sorted({start, *(p.at for p in real.points),
+                       *(t for w in windows for t in w[:2] if start < t < end)})  # fmt: skip
+    heap: list[tuple[int, int]] = []  # (-D, window); windows closed by `at` are dropped lazily
+    points: list[Point] = []
+    shown, opened, v = -1, 0, 0
+    for at in instants:
+        while opened < len(opens) and windows[opens[opened]][0] <= at:
+            heapq.heappush(heap, (-windows[opens[opened]][2], opens[opened]))
+            opened += 1
+        while heap and windows[heap[0][1]][1] <= at:
+            heapq.heappop(heap)
+        while v + 1 < len(real.points) and real.points[v + 1].at <= at:
+            v += 1
+        served = real.points[v].value
+        value = max(0, -heap[0][0] - served) if heap else 0
+        if value != shown:
+            events: tuple[str, ...] = ()
+            if with_events and value:
+                wanted = (w for w in (windows[i] for _, i in heap) if w[1] > at and w[2] > served)
+                events = tuple(sorted({w[3] for w in wanted}))
+            points.append(Point(at, value, events))
+            shown = value
     return Plan(workload=workload.ref, start=start, end=end, points=tuple(points))

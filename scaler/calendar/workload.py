@@ -7,6 +7,7 @@ calendar content (GetMetricSpec must answer without it).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,9 +17,22 @@ from scaler.calendar.model import MAX_REPLICAS, in_range
 from scaler.calendar.timefmt import parse_duration
 from scaler.errors import MetadataError
 
-__all__ = ["DEFAULT_METRIC_NAME", "Workload", "parse_labels", "parse_metadata"]
+__all__ = [
+    "DEFAULT_HEADROOM_LEAD",
+    "DEFAULT_METRIC_NAME",
+    "MAX_HEADROOM_LEAD",
+    "Workload",
+    "parse_labels",
+    "parse_metadata",
+]
 
 DEFAULT_METRIC_NAME = "sale-calendar"
+DEFAULT_HEADROOM_LEAD = 600  # 10m: about two node start-ups of the cluster autoscaler
+MAX_HEADROOM_LEAD = 31 * 86400
+# headroomFor names a ScaledObject: an RFC 1123 label (namespace) / subdomain (name).
+_HEADROOM_FOR = re.compile(
+    r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)/([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)$"
+)
 # KEDA prefixes `s<index>-`; the HPA needs a valid metric name part: keep it DNS-label-like.
 _METRIC_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,198}[A-Za-z0-9])?$")
 _LABEL_KEY = re.compile(
@@ -40,10 +54,26 @@ class Workload:
     ramp_down: int = 0
     pod_startup: int | None = None  # for lead-time recommendations in plan and simulate
     metric_name: str = DEFAULT_METRIC_NAME
+    headroom_for: tuple[str, str] | None = None  # (namespace, name) this trigger makes room for
+    headroom_lead: int = DEFAULT_HEADROOM_LEAD  # placeholders wanted this long before its ramp
 
     @property
     def ref(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def served(self) -> Workload:
+        """The workload whose value V this trigger's headroom is measured against (SPEC 10):
+        the one `headroomFor` names, with this trigger's other metadata; itself otherwise."""
+        if self.headroom_for is None:
+            return self
+        namespace, name = self.headroom_for
+        return dataclasses.replace(self, namespace=namespace, name=name, headroom_for=None)
+
+    @property
+    def headroom_reach(self) -> int:
+        """How long before the served workload's ramp this trigger's value can rise."""
+        return 0 if self.headroom_for is None else self.headroom_lead
 
 
 def parse_labels(text: str, *, key: str = "labels") -> dict[str, str]:
@@ -137,6 +167,7 @@ def parse_metadata(
             raise MetadataError("labels", f"labels: {label!r} is not a valid label key")
 
     load_share = _decimal(metadata, "loadShare", positive=False)
+    headroom_for, headroom_lead = _headroom(metadata)
     return Workload(
         namespace=namespace,
         name=name,
@@ -150,4 +181,38 @@ def parse_metadata(
         ramp_down=_duration(metadata, "rampDown") or 0,
         pod_startup=_duration(metadata, "podStartup"),
         metric_name=metric_name,
+        headroom_for=headroom_for,
+        headroom_lead=headroom_lead,
     )
+
+
+def _headroom(metadata: Mapping[str, str]) -> tuple[tuple[str, str] | None, int]:
+    """`headroomFor` and `headroomLead` (SPEC sections 4 and 10).
+
+    `headroomLead` without `headroomFor` is an error rather than ignored: such a trigger would
+    drive the placeholders with the workload's own floor, full size through the whole sale.
+    """
+    raw = metadata.get("headroomFor", "").strip()
+    lead = _duration(metadata, "headroomLead")
+    if not raw:
+        if lead is not None:
+            raise MetadataError(
+                "headroomLead",
+                "headroomLead: only means something with headroomFor; add headroomFor: NS/NAME "
+                "(the workload the placeholders make room for), or remove headroomLead",
+            )
+        return None, DEFAULT_HEADROOM_LEAD
+    found = _HEADROOM_FOR.match(raw)
+    if found is None:
+        raise MetadataError(
+            "headroomFor",
+            f"headroomFor: {raw[:100]!r} is not NS/NAME; write the namespace and name of the "
+            "ScaledObject the placeholders make room for, e.g. headroomFor: shop/checkout",
+        )
+    if lead is not None and lead > MAX_HEADROOM_LEAD:
+        raise MetadataError(
+            "headroomLead",
+            f"headroomLead: {metadata['headroomLead'].strip()[:100]!r} is longer than 31d; "
+            'write at most 31d, e.g. headroomLead: "10m"',
+        )
+    return (found.group(1), found.group(3)), DEFAULT_HEADROOM_LEAD if lead is None else lead

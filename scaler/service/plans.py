@@ -236,9 +236,10 @@ class PlanCache:
         # A workload's minimums add at most lead + rampUp (before) and rampDown (after) to an
         # event's reach, so the shared one suffices when those fit in the margin. (Comparing
         # with the largest reach over all calendars is not enough: one calendar's long lead
-        # would hide occurrences missing from another calendar's expansion.)
+        # would hide occurrences missing from another calendar's expansion.) A headroom
+        # trigger's value rises headroomLead earlier still.
         if (
-            workload.lead_time + workload.ramp_up <= SHARED_REACH
+            workload.lead_time + workload.ramp_up + workload.headroom_reach <= SHARED_REACH
             and workload.ramp_down <= SHARED_REACH
         ):
             exp = self._shared(snapshot, start, end)

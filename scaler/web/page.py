@@ -132,7 +132,7 @@ class _Chart:
 
     timeline: Timeline  # identity check: the cache is keyed by id()
     calendars: tuple[Calendar, ...]  # identity: a reload publishes new calendar objects
-    per_event: dict[int, tuple[int | None, int, int]]  # id(event) -> demand, reach before/after
+    per_event: dict[int, tuple[int | None, int, int, int]]  # id(event) -> demand, reach, lead
     times: list[int] | None = None  # the timeline's change points the svg was drawn from
     minute: int = -1
     svg: str = ""
@@ -253,7 +253,7 @@ class StatusPage:
                 "<code>external</code> trigger here.</p></section>"
             )
         # Workloads in error first: during a sale they are what needs a look.
-        ordered = sorted(workloads, key=lambda t: t.error is None)
+        ordered = _beside(sorted(workloads, key=lambda t: t.error is None))
         cards = [self._workload(snapshot, timeline, now) for timeline in ordered]
         live = {id(t) for t in workloads}
         for key in [k for k in self._charts if k not in live]:
@@ -290,8 +290,9 @@ class StatusPage:
             f'<span class="next">{change}</span></div>'
         )
         chart = self._chart(snapshot, timeline, w, now)
+        kind = "card headroom" if w.headroom_for is not None else "card"
         return (
-            f'<article class="card">{title}<div class="chips">{chips}</div>{now_line}'
+            f'<article class="{kind}">{title}<div class="chips">{chips}</div>{now_line}'
             f'<div class="chartbox">{chart}</div></article>'
         )
 
@@ -347,7 +348,7 @@ class StatusPage:
     def _around(
         self, calendar: Calendar, w: Workload, start: int, end: int, now: int
     ) -> list[Occurrence]:
-        lead, down = w.lead_time + w.ramp_up, w.ramp_down
+        lead, down = w.lead_time + w.ramp_up + w.headroom_reach, w.ramp_down
         return self._outlook.around(calendar, now, start, end, lead=lead, ramp_down=down)
 
     def _lanes(self, chart: _Chart, w: Workload, start: int, end: int, now: int) -> list[Lane]:
@@ -357,27 +358,31 @@ class StatusPage:
         is the expensive part); each minute only moves the window over them.
         """
         lanes: list[Lane] = []
+        served = w.served  # a headroom trigger's lanes are the served workload's events
         for calendar in chart.calendars:
             spans: dict[str, list[Span]] = {}
             for occ in self._around(calendar, w, start, end, now):
                 known = chart.per_event.get(id(occ.event))
                 if known is None:
-                    timing = effective_timing(occ.event, w)
+                    timing = effective_timing(occ.event, served)
                     known = (
-                        demand(occ.event, w),
-                        timing.lead_time + timing.ramp_up,
+                        demand(occ.event, served),
+                        timing.lead_time + timing.ramp_up + w.headroom_reach,
                         timing.ramp_down,
+                        timing.lead_time,
                     )
                     chart.per_event[id(occ.event)] = known
-                d, before, after = known
+                d, before, after, lead = known
                 # The value is > 0 from the first ramp step (S - L - R) to the end of the
-                # ramp down (E + Q): see evaluation.occurrence_steps.
-                if not d or occ.end + after <= start or occ.start - before >= end:
+                # ramp down (E + Q): see evaluation.occurrence_steps. A headroom trigger's
+                # is from headroomLead before that to the lead point S - L.
+                last = occ.end + after if w.headroom_for is None else occ.start - lead
+                if not d or last <= start or occ.start - before >= end:
                     continue
                 spans.setdefault(occ.event.name, []).append(
                     Span(
                         start=occ.start - before,
-                        end=occ.end + after,
+                        end=last,
                         core_start=occ.start,
                         core_end=occ.end,
                         peak=d,
@@ -510,7 +515,28 @@ def _workload_chips(w: Workload) -> list[str]:
                            ("rampDown", w.ramp_down)):  # fmt: skip
         if seconds:
             chips.append(f"{label} {_span(seconds)}")
+    if w.headroom_for is not None:
+        chips.insert(0, f"headroom for {'/'.join(w.headroom_for)}")
+        chips.append(f"headroomLead {_span(w.headroom_lead)}")
     return chips
+
+
+def _beside(timelines: Sequence[Timeline]) -> list[Timeline]:
+    """The same cards, each headroom trigger's right after the workload it makes room for
+    (when that workload is on the page; else where it was)."""
+    refs = {(w.namespace, w.name) for t in timelines if (w := t.workload) and not w.headroom_for}
+    rooms: dict[tuple[str, str], list[Timeline]] = {}
+    for t in timelines:
+        if t.workload is not None and t.workload.headroom_for in refs:
+            rooms.setdefault(t.workload.headroom_for, []).append(t)
+    ordered: list[Timeline] = []
+    for t in timelines:
+        w = t.workload
+        if w is None or w.headroom_for not in refs:
+            ordered.append(t)
+            if w is not None and w.headroom_for is None:
+                ordered.extend(rooms.get((w.namespace, w.name), ()))
+    return ordered
 
 
 def render_status_page(store: CalendarStore, plans: PlanCache, *, now: float) -> str:
@@ -569,6 +595,7 @@ text-overflow:ellipsis;white-space:nowrap}
 .card{background:var(--card);border:1px solid var(--line);border-radius:10px;
 padding:14px 16px 8px;margin-bottom:14px}
 .card.error{border-color:var(--bad)}
+.card.headroom{margin-left:28px;border-style:dashed}
 .wl-title{display:flex;justify-content:space-between;align-items:baseline;gap:12px}
 .chips{margin:6px 0 4px}
 .chip{display:inline-block;background:var(--band);border:1px solid var(--line);border-radius:6px;

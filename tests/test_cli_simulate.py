@@ -82,6 +82,8 @@ def test_json_is_one_documented_object(
             "stuckAt": None,
             "lateBySeconds": 29,
             "recommendedLeadTime": "1m29s",
+            "lateBecauseOfNodes": False,
+            "recommendedHeadroomLead": None,
         }
     ]
     assert data["settings"]["scaleUp"] == {

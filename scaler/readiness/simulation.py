@@ -25,14 +25,15 @@ import dataclasses
 import math
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from scaler.calendar.evaluation import demand, effective_timing, occurrences, plan, reach
 from scaler.calendar.model import Calendar
 from scaler.calendar.timefmt import format_duration, format_instant, parse_duration
-from scaler.calendar.workload import Workload
+from scaler.calendar.workload import MAX_HEADROOM_LEAD, Workload
+from scaler.readiness.nodes import ready_with_nodes
 
 __all__ = [
     "DEFAULT_SCALE_DOWN",
@@ -187,6 +188,9 @@ class Settings:
     baseline: int = 0  # replicas the other triggers of the ScaledObject ask for, constant
     scale_up: ScalingRules = DEFAULT_SCALE_UP
     scale_down: ScalingRules = DEFAULT_SCALE_DOWN
+    node_startup: int = 0  # a pending pod gets a node this long after it became pending
+    free_pods: int | None = None  # pods that fit on the nodes there at the start; None: any
+    headroom: int | None = None  # headroomLead of a headroom trigger for the workload; None: none
 
     def __post_init__(self) -> None:
         if self.polling_interval <= 0 or self.hpa_sync <= 0:
@@ -213,6 +217,12 @@ class Settings:
             raise ValueError(f"tolerance {self.tolerance} must be a number >= 0, e.g. 0.1")
         if self.baseline < 0:
             raise ValueError(f"baseline {self.baseline} must be >= 0")
+        if self.node_startup < 0 or (self.free_pods is not None and self.free_pods < 0):
+            raise ValueError("node start-up must be >= 0s and free pods >= 0")
+        if self.headroom is not None and not 0 <= self.headroom <= MAX_HEADROOM_LEAD:
+            raise ValueError(
+                f"headroomLead {format_duration(self.headroom)} must be between 0s and 31d"
+            )
 
     @property
     def hpa_min(self) -> int:
@@ -244,7 +254,16 @@ class Settings:
                 "policy": self.scale_down.describe(),
                 "stabilization": format_duration(self.scale_down.stabilization),
             },
+            "nodeStartup": format_duration(self.node_startup),
+            "freePods": self.free_pods,
+            "headroomLead": None if self.headroom is None else format_duration(self.headroom),
         }
+
+    @property
+    def placeholders(self) -> Settings:
+        """The placeholder Deployment's ScaledObject (deploy/examples/headroom): the same KEDA
+        and HPA settings, from zero, with no other trigger."""
+        return dataclasses.replace(self, min_replicas=0, baseline=0, initial_replicas=None)
 
 
 # -- results ----------------------------------------------------------------------------------
@@ -273,6 +292,8 @@ class Readiness:
     status: Status
     stuck_at: int | None = None  # replicas the HPA holds within its tolerance ("tolerance")
     recommended_lead_time: int | None = None  # workload leadTime that makes it ready (late)
+    nodes: bool = False  # late because of nodes: ready at its start if nodes were unlimited
+    recommended_headroom_lead: int | None = None  # headroomLead that makes it ready (nodes)
 
     @property
     def late_by(self) -> int | None:
@@ -282,6 +303,7 @@ class Readiness:
 
     def to_json(self) -> dict[str, object]:
         rec = self.recommended_lead_time
+        room = self.recommended_headroom_lead
         return {
             "event": self.event,
             "start": format_instant(self.start),
@@ -294,6 +316,8 @@ class Readiness:
             "stuckAt": self.stuck_at,
             "lateBySeconds": self.late_by,
             "recommendedLeadTime": None if rec is None else format_duration(rec),
+            "lateBecauseOfNodes": self.nodes,
+            "recommendedHeadroomLead": None if room is None else format_duration(room),
         }
 
 
@@ -308,6 +332,7 @@ class Simulation:
     events: tuple[Readiness, ...]  # occurrences starting in [start, end), in start order
     timeline: tuple[Sample, ...]  # one at `start`, then one per change
     recommended_lead_time: int | None  # workload leadTime that makes every late event ready
+    recommended_headroom_lead: int | None = None  # headroomLead for every event late for nodes
 
     @property
     def ok(self) -> bool:
@@ -315,6 +340,7 @@ class Simulation:
 
     def to_json(self) -> dict[str, object]:
         rec = self.recommended_lead_time
+        room = self.recommended_headroom_lead
         return {
             "workload": self.workload,
             "from": format_instant(self.start),
@@ -324,6 +350,7 @@ class Simulation:
             "initialReplicas": self.initial_replicas,
             "settings": self.settings.to_json(),
             "recommendedLeadTime": None if rec is None else format_duration(rec),
+            "recommendedHeadroomLead": None if room is None else format_duration(room),
             "events": [r.to_json() for r in self.events],
             "timeline": [
                 {
@@ -694,14 +721,20 @@ class _Outcome:
 
 
 def _prepare(
-    calendars: Sequence[Calendar], workload: Workload, s: Settings, start: int, end: int
+    calendars: Sequence[Calendar],
+    workload: Workload,
+    s: Settings,
+    start: int,
+    end: int,
+    *,
+    warmup: Workload | None = None,  # whose reach sets the warm-up, if not the workload's
 ) -> tuple[_Steps, _Activity, int]:
     """The calendar's values from the warm-up on, KEDA's activity, and the initial replicas.
 
     Warm-up: start before the earliest ramp any event can have, so an event just after `start`
     is judged with its whole ramp, not from a steady state that already holds it.
     """
-    before, _ = reach(calendars, workload)
+    before, _ = reach(calendars, warmup or workload)
     origin = start - before - 1
     points = plan(calendars, workload, origin, end, with_events=False).points
     steps = _Steps([p.at for p in points], [p.value for p in points])
@@ -709,8 +742,16 @@ def _prepare(
     return steps, _Activity(steps, s.baseline), initial
 
 
+def _room(workload: Workload, headroom: int) -> Workload:
+    """The headroom trigger `--headroom` adds: for this workload, with its metadata."""
+    return dataclasses.replace(
+        workload, headroom_for=(workload.namespace, workload.name), headroom_lead=headroom
+    )
+
+
 class _Model:
-    """Simulations of one calendar and workload, cached by the workload's leadTime."""
+    """Simulations of one calendar and workload, cached by the workload's leadTime and the
+    headroom trigger's headroomLead."""
 
     def __init__(
         self, calendars: Sequence[Calendar], workload: Workload, s: Settings, start: int, end: int
@@ -720,24 +761,39 @@ class _Model:
         self.s = s
         self.start = start
         self.end = end
-        self.cache: dict[int, _Outcome] = {}
+        self.cache: dict[tuple[int, int | None], _Outcome] = {}
 
-    def with_lead(self, lead: int) -> Workload:
-        return dataclasses.replace(self.workload, lead_time=lead)
-
-    def outcome(self, lead: int) -> _Outcome:
-        found = self.cache.get(lead)
+    def outcome(self, lead: int, headroom: int | None = -1) -> _Outcome:
+        """-1: the settings' headroom; None: no headroom trigger."""
+        key = (lead, self.s.headroom if headroom == -1 else headroom)
+        found = self.cache.get(key)
         if found is None:
-            found = self.cache[lead] = self._simulate(self.with_lead(lead))
+            workload = dataclasses.replace(self.workload, lead_time=lead)
+            found = self.cache[key] = self._simulate(workload, key[1])
         return found
 
-    def _simulate(self, workload: Workload) -> _Outcome:
-        steps, activity, initial = _prepare(self.calendars, workload, self.s, self.start, self.end)
-        runs = [
-            _run(steps, activity, self.s, phase, self.end, initial)
-            for phase in range(self.s.hpa_sync)
-        ]
-        readies = [_ready(r, self.s.pod_startup, self.end) for r in runs]
+    def _simulate(self, workload: Workload, headroom: int | None) -> _Outcome:
+        s, end = self.s, self.end
+        room = None if headroom is None or s.free_pods is None else _room(workload, headroom)
+        steps, activity, initial = _prepare(self.calendars, workload, s, self.start, end,
+                                            warmup=room)  # fmt: skip
+        runs = [_run(steps, activity, s, phase, end, initial) for phase in range(s.hpa_sync)]
+        if s.free_pods is None:  # every pod finds room at once
+            readies = [_ready(r, s.pod_startup, end) for r in runs]
+        else:
+            holders = [([steps.times[0]], [0])] * s.hpa_sync
+            if room is not None:
+                # Both HPAs are synced by one controller: the placeholders' in the same phase.
+                p = s.placeholders
+                r_steps, r_activity, r_initial = _prepare(self.calendars, room, p, self.start,
+                                                          end, warmup=room)  # fmt: skip
+                holders = [_run(r_steps, r_activity, p, phase, end, r_initial)
+                           for phase in range(s.hpa_sync)]  # fmt: skip
+            readies = [
+                ready_with_nodes(r, h, pod_startup=s.pod_startup, node_startup=s.node_startup,
+                                 free=s.free_pods, end=end)
+                for r, h in zip(runs, holders, strict=True)
+            ]  # fmt: skip
         return _Outcome(
             asked=steps,
             initial=initial,
@@ -745,62 +801,95 @@ class _Model:
             ready=_lower_envelope(readies),
         )
 
-    def ok(self, lead: int, start: int) -> bool:
-        outcome = self.outcome(lead)
+    def ok(self, lead: int, start: int, headroom: int | None = -1) -> bool:
+        outcome = self.outcome(lead, headroom)
         return outcome.ready_at(start) >= outcome.asked.at(start)
 
-    def shortfall(self, lead: int, start: int, end: int) -> int | None:
-        outcome = self.outcome(lead)
+    def shortfall(self, lead: int, start: int, end: int, headroom: int | None = -1) -> int | None:
+        outcome = self.outcome(lead, headroom)
         full = outcome.full_at(start, end, outcome.asked.at(start))
         return None if full is None or full <= start else full - start
 
 
-def _search(model: _Model, row: Readiness) -> int | None:
-    """The smallest workload leadTime that makes this occurrence ready at its start.
+def _smallest(
+    ok: Callable[[int], bool],
+    shortfall: Callable[[int], int | None],
+    known_bad: int,
+    step: int,
+) -> int | None:
+    """The smallest x > known_bad (up to known_bad + SEARCH_HORIZON) with ok(x).
 
     Shifting every change earlier by the shortfall gives the same worst case over phases shifted
-    by it, so `lead + shortfall` is exact when nothing else moves with it; it is checked, and
+    by it, so `x + shortfall` is exact when nothing else moves with it; it is checked, and
     the answer checked one second below. When other events or the warm-up interfere, a gallop
-    upward and a bisection find it, assuming readiness does not get worse with more lead.
+    upward and a bisection find it, assuming readiness does not get worse with more of x.
     """
-    end = min(row.end, model.end)
-    lo = row.lead_time  # known not enough
-    cap = row.lead_time + SEARCH_HORIZON
-    s = model.s
-    step = row.late_by or (
-        s.pod_startup + 2 * s.hpa_sync + (s.polling_interval if s.min_replicas == 0 else 0)
-    )
+    lo = known_bad
+    cap = known_bad + SEARCH_HORIZON
     hi = min(lo + max(step, 1), cap)
-    while not model.ok(hi, row.start):
+    while not ok(hi):
         if hi >= cap:
             return None
         lo = hi
-        more = model.shortfall(hi, row.start, end)
-        hi = min(hi + max(more or (hi - row.lead_time), 1), cap)
-    if hi - 1 <= lo or not model.ok(hi - 1, row.start):
+        more = shortfall(hi)
+        hi = min(hi + max(more or (hi - known_bad), 1), cap)
+    if hi - 1 <= lo or not ok(hi - 1):
         return hi
     hi -= 1
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if model.ok(mid, row.start):
+        if ok(mid):
             hi = mid
         else:
             lo = mid
     return hi
 
 
-def _overall(model: _Model, rows: Sequence[Readiness]) -> int | None:
-    """One workload leadTime for every late event, checked against all that can be ready."""
-    wanted = [r.recommended_lead_time for r in rows if r.status == "late"]
-    lead = max((w for w in wanted if w is not None), default=None)
-    if lead is None:
+def _search(model: _Model, row: Readiness) -> int | None:
+    """The smallest workload leadTime that makes this occurrence ready at its start."""
+    end = min(row.end, model.end)
+    s = model.s
+    step = row.late_by or (
+        s.pod_startup + 2 * s.hpa_sync + (s.polling_interval if s.min_replicas == 0 else 0)
+    )
+    return _smallest(
+        lambda lead: model.ok(lead, row.start),
+        lambda lead: model.shortfall(lead, row.start, end),
+        row.lead_time,
+        step,
+    )
+
+
+def _search_headroom(model: _Model, row: Readiness) -> int | None:
+    """The smallest headroomLead that makes this occurrence ready at its start (workload
+    leadTime as it is), at most 31d as the metadata allows."""
+    end = min(row.end, model.end)
+    lead = model.workload.lead_time
+    found = _smallest(
+        lambda h: model.ok(lead, row.start, h),
+        lambda h: model.shortfall(lead, row.start, end, h),
+        -1 if model.s.headroom is None else model.s.headroom,
+        row.late_by or model.s.node_startup,
+    )
+    return None if found is None or found > MAX_HEADROOM_LEAD else found
+
+
+def _overall(
+    wanted: Sequence[int | None],
+    rows: Sequence[Readiness],
+    ok: Callable[[int, int], bool],
+    shortfall: Callable[[int, Readiness], int | None],
+) -> int | None:
+    """One value for every late event, checked against all that can be ready."""
+    value = max((w for w in wanted if w is not None), default=None)
+    if value is None:
         return None
     candidates = [r for r in rows if r.status in ("ready", "late")]
     for _ in range(8):
-        failing = [r for r in candidates if not model.ok(lead, r.start)]
+        failing = [r for r in candidates if not ok(value, r.start)]
         if not failing:
-            return lead
-        lead += max(model.shortfall(lead, r.start, min(r.end, model.end)) or 1 for r in failing)
+            return value
+        value += max(shortfall(value, r) or 1 for r in failing)
     return None
 
 
@@ -859,16 +948,36 @@ def simulate(
             )
         )
 
+    overall = room = None
     if advise:
+        # Late because of nodes: ready at its start if every pod found room at once.
+        unlimited = _Model(calendars, workload, dataclasses.replace(s, free_pods=None), start, end)
         for i, row in enumerate(rows):
             if row.status == "late":
                 found = _search(model, row)
+                nodes = s.free_pods is not None and unlimited.ok(workload.lead_time, row.start)
                 rows[i] = dataclasses.replace(
                     row,
                     recommended_lead_time=found,
                     status="late" if found is not None else "unreachable",
+                    nodes=nodes,
+                    recommended_headroom_lead=_search_headroom(model, row) if nodes else None,
                 )
-    overall = _overall(model, rows) if advise else None
+        overall = _overall(
+            [r.recommended_lead_time for r in rows if r.status == "late"],
+            rows,
+            lambda lead, at: model.ok(lead, at),
+            lambda lead, r: model.shortfall(lead, r.start, min(r.end, end)),
+        )
+        lead = workload.lead_time
+        room = _overall(
+            [r.recommended_headroom_lead for r in rows if r.nodes],
+            rows,
+            lambda h, at: model.ok(lead, at, h),
+            lambda h, r: model.shortfall(lead, r.start, min(r.end, end), h),
+        )
+        if room is not None and room > MAX_HEADROOM_LEAD:
+            room = None
 
     return Simulation(
         workload=workload.ref,
@@ -880,6 +989,7 @@ def simulate(
         events=tuple(rows),
         timeline=_timeline(base, start, end),
         recommended_lead_time=overall,
+        recommended_headroom_lead=room,
     )
 
 

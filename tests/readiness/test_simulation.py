@@ -194,7 +194,7 @@ def test_json_names_every_field() -> None:
     data = sim.to_json()
     assert set(data) == {
         "workload", "from", "to", "ok", "simulatedFrom", "initialReplicas", "settings",
-        "recommendedLeadTime", "events", "timeline",
+        "recommendedLeadTime", "recommendedHeadroomLead", "events", "timeline",
     }  # fmt: skip
     assert data["ok"] is False
     assert data["recommendedLeadTime"] == "1m29s"
@@ -211,6 +211,8 @@ def test_json_names_every_field() -> None:
             "stuckAt": None,
             "lateBySeconds": 29,
             "recommendedLeadTime": "1m29s",
+            "lateBecauseOfNodes": False,
+            "recommendedHeadroomLead": None,
         }
     ]
 

@@ -220,6 +220,9 @@ def _settings(args: argparse.Namespace, workload: Workload) -> Settings:
             scale_down=_flag("--scale-down-policy", args.scale_down_policy,
                              lambda t: parse_scaling_rules(t, stabilization=down_window),
                              dataclasses.replace(DEFAULT_SCALE_DOWN, stabilization=down_window)),
+            node_startup=_flag("--node-startup", args.node_startup, parse_duration, 0),
+            free_pods=_flag("--free-pods", args.free_pods, _count, None),
+            headroom=_flag("--headroom", args.headroom, parse_duration, None),
         )  # fmt: skip
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
@@ -230,6 +233,15 @@ def _result(row: Readiness, sim: Simulation) -> str:
     late = "" if row.late_by is None else f" by {format_duration(row.late_by)}"
     if row.status == "ready":
         return "ready"
+    if row.nodes:
+        room = row.recommended_headroom_lead
+        fix = (
+            f"needs headroomLead {format_duration(room)}"
+            if room is not None
+            else "no headroomLead up to 31d helps"
+        )
+        other = f" (or leadTime {format_duration(rec)})" if rec is not None else ""
+        return f"late{late} for nodes: {fix}{other}"
     if row.status == "late" and rec is not None:
         return f"late{late}: needs leadTime {format_duration(rec)}"
     if row.status == "capped":
@@ -253,6 +265,7 @@ def _format_simulation(sim: Simulation) -> str:
         f"       KEDA polling {format_duration(s.polling_interval)}, cooldown "
         f"{format_duration(s.cooldown_period)}; {sim.initial_replicas} ready replicas at "
         f"{format_instant(sim.simulated_from)} (warm-up before --from)",
+        f"       {_nodes_line(s)}",
         "",
     ]  # fmt: skip
     if not sim.events:
@@ -271,6 +284,11 @@ def _format_simulation(sim: Simulation) -> str:
         rows.append(f"all {count} event{'s' if count != 1 else ''} ready at the start")
         return "\n".join(rows)
     rows.append(f"{len(short)} of {count} events would start under-provisioned")
+    if sim.recommended_headroom_lead is not None:
+        room = format_duration(sim.recommended_headroom_lead)
+        rows.append(f"headroomLead {room} has every event late for nodes ready: --headroom {room}, "
+                    "or a headroom trigger with headroomLead: "
+                    f'"{room}" (README "Nodes too: headroom")')  # fmt: skip
     if sim.recommended_lead_time is not None:
         rec = format_duration(sim.recommended_lead_time)
         rows.append(f"leadTime {rec} has every late one ready: --meta leadTime={rec}, "
@@ -286,8 +304,27 @@ def _format_simulation(sim: Simulation) -> str:
     return "\n".join(rows)
 
 
+def _nodes_line(s: Settings) -> str:
+    if s.free_pods is None:
+        return "nodes: room for every pod (give --free-pods N for --node-startup to matter)"
+    room = (
+        "no headroom trigger"
+        if s.headroom is None
+        else f"a headroom trigger with headroomLead {format_duration(s.headroom)}"
+    )
+    return (
+        f"nodes: {s.free_pods} free pods, a node {format_duration(s.node_startup)} after a pod "
+        f"is pending; {room}"
+    )
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     calendar, workload = _file_and_workload(args)
+    if workload.headroom_for is not None:
+        raise UsageError(
+            "simulate models the workload itself: drop --meta headroomFor and give "
+            "--headroom DURATION to add its placeholders (the headroomLead)"
+        )
     settings = _settings(args, workload)
     start, end = _plan_range(args)
     check_workload([calendar], workload, start)
@@ -477,6 +514,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("--scale-up-stabilization", "0s", "behavior.scaleUp.stabilizationWindowSeconds"),
         ("--scale-down-policy", "percent=100,period=15s", "behavior.scaleDown policies"),
         ("--scale-down-stabilization", "5m", "behavior.scaleDown.stabilizationWindowSeconds"),
+        ("--node-startup", "0s", "a pending pod gets a node this long after it became pending"),
+        ("--free-pods", "unlimited", "pods that fit on the nodes already there"),
+        ("--headroom", "none", "add a headroom trigger with this headroomLead (placeholders)"),
     ]:  # fmt: skip
         sim.add_argument(flag, metavar="VALUE", help=f"{what} (default: {default})")
     sim.add_argument("--format", choices=["table", "json"], default="table")

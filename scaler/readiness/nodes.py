@@ -3,7 +3,9 @@
 The model (SPEC section 10, README "Nodes too: headroom"): the nodes there at the start hold
 the pods running then plus `free` more. A pod that finds no room when it is created, or that
 is preempted, is pending and asks for a node; the node arrives `node_startup` later and holds
-one pod (whichever pending pod is first in line then), and stays for the rest of the range.
+one pod (whichever pending pod is first in line then). Room beyond `free` that nothing uses
+for UNNEEDED (the cluster autoscaler's `--scale-down-unneeded-time`, 10 minutes) goes away:
+after a sale the cluster shrinks back to `free` spare pods, and the next sale waits again.
 Workload pods are placed first, oldest first; when no room is left a workload pod preempts a
 placeholder (negative priority), which then waits for a node of its own like any other
 pending pod. A workload pod is ready `pod_startup` after it got its place. Scale-down removes
@@ -16,11 +18,12 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass
 
-__all__ = ["Series", "ready_with_nodes"]
+__all__ = ["UNNEEDED", "Series", "ready_with_nodes"]
 
 Series = tuple[list[int], list[int]]  # (times, values) of a step function, from its first time
 
 _NEVER = 1 << 62
+UNNEEDED = 600  # seconds a node stays empty before the cluster autoscaler removes it
 
 
 @dataclass(slots=True)
@@ -49,6 +52,7 @@ def ready_with_nodes(
     room = len(alive) + placeholders[1][0] + free  # places on the nodes there
     placed_holders, pending_holders = placeholders[1][0], 0
     arrivals: list[int] = []  # instants nodes arrive, a heap
+    idle: list[int] = []  # since when each place beyond `free` is unused, oldest first
 
     changes = sorted(
         (t, kind, v)
@@ -58,9 +62,16 @@ def ready_with_nodes(
     )  # the workload's change first where both change on one second
     i = 0
     while True:
-        at = min(changes[i][0] if i < len(changes) else _NEVER, arrivals[0] if arrivals else _NEVER)
+        at = min(
+            changes[i][0] if i < len(changes) else _NEVER,
+            arrivals[0] if arrivals else _NEVER,
+            idle[0] + UNNEEDED if idle else _NEVER,
+        )
         if at >= end:
             break
+        gone = sum(1 for since in idle if since + UNNEEDED <= at)
+        room -= gone
+        del idle[:gone]
         while arrivals and arrivals[0] == at:
             heapq.heappop(arrivals)
             room += 1
@@ -113,6 +124,12 @@ def ready_with_nodes(
         # The longest-waiting placeholders got the room; the fresh ones still pending ask.
         for _ in range(min(fresh_holders, pending_holders)):
             heapq.heappush(arrivals, at + node_startup)
+        # Places used again are the most recently emptied ones; the oldest go first.
+        excess = max(0, spare - taken - free)
+        if excess > len(idle):
+            idle += [at] * (excess - len(idle))
+        else:
+            del idle[excess:]
 
     return _ready_series(every, start, end, pod_startup)
 

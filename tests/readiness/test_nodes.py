@@ -160,6 +160,31 @@ def test_nodes_asked_for_by_pods_removed_meanwhile_still_arrive() -> None:
     assert ready == ([0, 160, 260], [1, 3, 5])
 
 
+@pytest.mark.parametrize(
+    ("again", "ready_at"),
+    [
+        pytest.param(790, 800, id="within-10m-the-nodes-are-still-there"),
+        pytest.param(800, 910, id="after-10m-unneeded-they-are-gone"),
+    ],
+)
+def test_nodes_left_empty_for_ten_minutes_go_away(again: int, ready_at: int) -> None:
+    # +2 at 10 get nodes at 110 (ready 120); back to 1 at 200 empties two places, which the
+    # cluster autoscaler removes at 200 + 600. Scaling up again reuses them only before that.
+    ready = ready_with_nodes(
+        ([0, 10, 200, again], [1, 3, 1, 3]), ([0], [0]), pod_startup=10, node_startup=100,
+        free=0, end=2000,
+    )  # fmt: skip
+    assert ready == ([0, 120, 200, ready_at], [1, 3, 1, 3])
+
+
+def test_free_pods_are_never_taken_away() -> None:
+    ready = ready_with_nodes(
+        ([0, 200, 5000], [1, 0, 2]), ([0], [0]), pod_startup=10, node_startup=100, free=1,
+        end=9000,
+    )  # fmt: skip
+    assert ready == ([0, 200, 5010, 5110], [1, 0, 1, 2])
+
+
 @st.composite
 def replica_series(draw: st.DrawFn) -> tuple[list[int], list[int]]:
     times = sorted(draw(st.sets(st.integers(1, 600), max_size=8)))

@@ -166,7 +166,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     result = plan([calendar], workload, start, end)
     # The lead-time line stays out of the JSON: its shape is the contract's (SPEC 7, and
     # /api/plan serves the same object), so JSON readers get the line on stderr.
-    advice = _lead_advice(calendar, workload, start, end) if workload.pod_startup else None
+    # A headroom trigger's pods are placeholders: no lead-time advice for them.
+    wanted = workload.pod_startup and workload.headroom_for is None
+    advice = _lead_advice(calendar, workload, start, end) if wanted else None
     if args.format == "json":
         print(json.dumps(result.to_json(), indent=2))
         if advice:

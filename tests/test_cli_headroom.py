@@ -126,3 +126,13 @@ def test_plan_of_a_headroom_trigger_shows_the_placeholders(
         ["2026-12-05T09:40:00Z", "10", "launch"],
         ["2026-12-05T09:55:00Z", "0"],
     ]
+
+
+def test_plan_of_a_headroom_trigger_gives_no_lead_time_advice(
+    calendar_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["plan", str(calendar_file), "--namespace", "shop", "--name", "web-room", *RANGE]
+    assert main([*args, "--meta", "podStartup=3m"]) == 0
+    assert "lead time:" in capsys.readouterr().out
+    assert main([*args, "--meta", "podStartup=3m", "--meta", "headroomFor=shop/web"]) == 0
+    assert "lead time:" not in capsys.readouterr().out

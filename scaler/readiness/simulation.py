@@ -1,5 +1,8 @@
 """Will the replicas be ready at the start? KEDA, the HPA and pod start-up, fed by the calendar.
 
+With `free_pods` set, pods also wait for nodes (nodes.py), and a headroom trigger's
+placeholders may have brought those nodes up before the ramp (SPEC section 10).
+
 The calendar raises a metric; what counts on the day is ready pods when the sale starts. Between
 the two stand KEDA's activation from zero, the HPA's sync period and tolerance, its scale-up
 policies and stabilization windows, maxReplicas, and pod start-up time. This module steps
@@ -763,13 +766,13 @@ class _Model:
         self.end = end
         self.cache: dict[tuple[int, int | None], _Outcome] = {}
 
-    def outcome(self, lead: int, headroom: int | None = -1) -> _Outcome:
-        """-1: the settings' headroom; None: no headroom trigger."""
-        key = (lead, self.s.headroom if headroom == -1 else headroom)
-        found = self.cache.get(key)
+    def outcome(self, lead: int, headroom: int | None) -> _Outcome:
+        """With workload leadTime `lead` and a headroom trigger of that headroomLead (None:
+        without one)."""
+        found = self.cache.get((lead, headroom))
         if found is None:
             workload = dataclasses.replace(self.workload, lead_time=lead)
-            found = self.cache[key] = self._simulate(workload, key[1])
+            found = self.cache[(lead, headroom)] = self._simulate(workload, headroom)
         return found
 
     def _simulate(self, workload: Workload, headroom: int | None) -> _Outcome:
@@ -801,11 +804,11 @@ class _Model:
             ready=_lower_envelope(readies),
         )
 
-    def ok(self, lead: int, start: int, headroom: int | None = -1) -> bool:
+    def ok(self, lead: int, headroom: int | None, start: int) -> bool:
         outcome = self.outcome(lead, headroom)
         return outcome.ready_at(start) >= outcome.asked.at(start)
 
-    def shortfall(self, lead: int, start: int, end: int, headroom: int | None = -1) -> int | None:
+    def shortfall(self, lead: int, headroom: int | None, start: int, end: int) -> int | None:
         outcome = self.outcome(lead, headroom)
         full = outcome.full_at(start, end, outcome.asked.at(start))
         return None if full is None or full <= start else full - start
@@ -853,8 +856,8 @@ def _search(model: _Model, row: Readiness) -> int | None:
         s.pod_startup + 2 * s.hpa_sync + (s.polling_interval if s.min_replicas == 0 else 0)
     )
     return _smallest(
-        lambda lead: model.ok(lead, row.start),
-        lambda lead: model.shortfall(lead, row.start, end),
+        lambda lead: model.ok(lead, s.headroom, row.start),
+        lambda lead: model.shortfall(lead, s.headroom, row.start, end),
         row.lead_time,
         step,
     )
@@ -866,8 +869,8 @@ def _search_headroom(model: _Model, row: Readiness) -> int | None:
     end = min(row.end, model.end)
     lead = model.workload.lead_time
     found = _smallest(
-        lambda h: model.ok(lead, row.start, h),
-        lambda h: model.shortfall(lead, row.start, end, h),
+        lambda h: model.ok(lead, h, row.start),
+        lambda h: model.shortfall(lead, h, row.start, end),
         -1 if model.s.headroom is None else model.s.headroom,
         row.late_by or model.s.node_startup,
     )
@@ -915,7 +918,7 @@ def simulate(
         raise ValueError(f"simulation range is empty: end {format_instant(end)} is not after start")
     s = Settings() if settings is None else settings
     model = _Model(calendars, workload, s, start, end)
-    base = model.outcome(workload.lead_time)
+    base = model.outcome(workload.lead_time, s.headroom)
 
     rows: list[Readiness] = []
     for occ in occurrences(calendars, start, end):
@@ -952,10 +955,11 @@ def simulate(
     if advise:
         # Late because of nodes: ready at its start if every pod found room at once.
         unlimited = _Model(calendars, workload, dataclasses.replace(s, free_pods=None), start, end)
+        lead = workload.lead_time
         for i, row in enumerate(rows):
             if row.status == "late":
                 found = _search(model, row)
-                nodes = s.free_pods is not None and unlimited.ok(workload.lead_time, row.start)
+                nodes = s.free_pods is not None and unlimited.ok(lead, None, row.start)
                 rows[i] = dataclasses.replace(
                     row,
                     recommended_lead_time=found,
@@ -966,15 +970,14 @@ def simulate(
         overall = _overall(
             [r.recommended_lead_time for r in rows if r.status == "late"],
             rows,
-            lambda lead, at: model.ok(lead, at),
-            lambda lead, r: model.shortfall(lead, r.start, min(r.end, end)),
+            lambda more, at: model.ok(more, s.headroom, at),
+            lambda more, r: model.shortfall(more, s.headroom, r.start, min(r.end, end)),
         )
-        lead = workload.lead_time
         room = _overall(
             [r.recommended_headroom_lead for r in rows if r.nodes],
             rows,
-            lambda h, at: model.ok(lead, at, h),
-            lambda h, r: model.shortfall(lead, r.start, min(r.end, end), h),
+            lambda h, at: model.ok(lead, h, at),
+            lambda h, r: model.shortfall(lead, h, r.start, min(r.end, end)),
         )
         if room is not None and room > MAX_HEADROOM_LEAD:
             room = None

@@ -240,7 +240,7 @@ def _result(row: Readiness, sim: Simulation) -> str:
         fix = (
             f"needs headroomLead {format_duration(room)}"
             if room is not None
-            else "no headroomLead up to 31d helps"
+            else f"no headroomLead up to {format_duration(SEARCH_HORIZON)} helps"
         )
         other = f" (or leadTime {format_duration(rec)})" if rec is not None else ""
         return f"late{late} for nodes: {fix}{other}"

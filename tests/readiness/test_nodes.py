@@ -221,3 +221,28 @@ def test_pods_are_never_ready_before_they_could_be_nor_more_than_asked(
         at = max(i for i, x in enumerate(times) if x <= t)
         plain_at = max(i for i, x in enumerate(plain[0]) if x <= t)
         assert values[at] <= plain[1][plain_at], t
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    d=st.integers(3, 30),
+    lead=st.integers(0, 400),
+    up=st.integers(0, 300),
+    free=st.integers(0, 10),
+    node=st.integers(0, 400),
+    headroom=st.integers(0, 900),
+)
+def test_placeholders_never_make_the_workload_later(
+    d: int, lead: int, up: int, free: int, node: int, headroom: int
+) -> None:
+    # Real pods go first and preempt placeholders; placeholders only add nodes earlier.
+    sale = event("sale", start=S, end=S + 600, scale=replicas(d), lead=lead, up=up)
+    options = {**QUICK, "free_pods": free, "node_startup": node}
+
+    def ready_at_start(**more: int) -> int:
+        sim = simulate(
+            [calendar(sale)], WEB, T0, S + 600, Settings(**{**options, **more}), advise=False
+        )  # type: ignore[arg-type]
+        return only(sim).ready
+
+    assert ready_at_start(headroom=headroom) >= ready_at_start()

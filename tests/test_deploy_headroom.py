@@ -40,6 +40,9 @@ def _storefront_trigger() -> Obj:
 
 def test_renders_a_priority_class_a_deployment_and_its_scaled_object(objs: dict[str, Obj]) -> None:
     assert sorted(objs) == ["Deployment", "PriorityClass", "ScaledObject"]
+    kustomization = yaml.safe_load((HEADROOM / "kustomization.yaml").read_text(encoding="utf-8"))
+    files = {p.name for p in HEADROOM.glob("*.yaml")} - {"kustomization.yaml"}
+    assert files == set(kustomization["resources"])
 
 
 @pytest.mark.parametrize("version", K8S_VERSIONS)

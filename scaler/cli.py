@@ -308,7 +308,7 @@ def _format_simulation(sim: Simulation) -> str:
 
 def _nodes_line(s: Settings) -> str:
     if s.free_pods is None:
-        return "nodes: room for every pod (give --free-pods N for --node-startup to matter)"
+        return "nodes: room for every pod (--node-startup and --headroom need --free-pods N)"
     room = (
         "no headroom trigger"
         if s.headroom is None

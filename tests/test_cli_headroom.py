@@ -79,8 +79,8 @@ def test_free_pods_enough_exit_0(calendar_file: Path, capsys: pytest.CaptureFixt
 def test_node_startup_alone_changes_nothing_and_says_why(
     calendar_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert simulate(calendar_file, "--node-startup", "5m") == 0
-    assert "give --free-pods N for --node-startup to matter" in capsys.readouterr().out
+    assert simulate(calendar_file, "--node-startup", "5m", "--headroom", "1m") == 0
+    assert "(--node-startup and --headroom need --free-pods N)" in capsys.readouterr().out
 
 
 def test_json_carries_the_node_verdict(

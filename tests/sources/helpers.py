@@ -294,14 +294,14 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 class ConfigMapDir:
-    """A directory laid out as the kubelet mounts a ConfigMap, with its atomic update.
+    """A directory laid out as the kubelet mounts a ConfigMap or a Secret, with its atomic update.
 
     dir/..2026_<n>/sales.yaml, dir/..data -> ..2026_<n>, dir/sales.yaml -> ..data/sales.yaml;
     an update writes a new `..2026_<n+1>` directory, swaps `..data` with a rename of a temporary
     symlink, then removes the old directory.
     """
 
-    def __init__(self, root: Path, files: dict[str, str]) -> None:
+    def __init__(self, root: Path, files: dict[str, str | bytes]) -> None:
         self.root = root
         self.generation = 0
         root.mkdir(parents=True, exist_ok=True)
@@ -310,15 +310,15 @@ class ConfigMapDir:
         for name in files:
             os.symlink(f"..data/{name}", root / name)
 
-    def _write(self, files: dict[str, str]) -> Path:
+    def _write(self, files: dict[str, str | bytes]) -> Path:
         self.generation += 1
         data = self.root / f"..2026_11_27_00_00_{self.generation:02d}.{os.getpid()}"
         data.mkdir()
-        for name, text in files.items():
-            (data / name).write_text(text)
+        for name, content in files.items():
+            (data / name).write_bytes(content.encode() if isinstance(content, str) else content)
         return data
 
-    def update(self, files: dict[str, str]) -> None:
+    def update(self, files: dict[str, str | bytes]) -> None:
         old = (self.root / "..data").resolve()
         data = self._write(files)
         temp = self.root / "..data_tmp"

@@ -24,6 +24,7 @@ import httpx
 from scaler.calendar.model import Calendar
 from scaler.errors import SourceError, UsageError
 from scaler.sources.config import SourceSpec
+from scaler.sources.content_encoding import ACCEPT_ENCODING, Decoder
 from scaler.sources.decoding import decode_for, detect_format
 from scaler.sources.reporting import Reporter, log
 from scaler.sources.state import SavedContent, StateDir
@@ -92,7 +93,12 @@ class UrlSource:
                     f"calendar {spec.name!r}: caBundle {spec.ca_bundle} is not a readable PEM "
                     f"file of CA certificates ({exc})"
                 ) from exc
-        self._headers = {"Accept": _ACCEPT, "User-Agent": _USER_AGENT, **dict(spec.headers)}
+        self._headers = {
+            "Accept": _ACCEPT,
+            "Accept-Encoding": ACCEPT_ENCODING,  # only what content_encoding decodes
+            "User-Agent": _USER_AGENT,
+            **dict(spec.headers),
+        }
         self._current: _Current | None = None  # the content in force
         self._saved: SavedContent | None = None  # the state copy, until the source answers
         self._state_tried = False
@@ -239,15 +245,25 @@ class UrlSource:
                 raise SourceError(
                     self._size_message(f"{int(declared)} bytes declared"), reason="size"
                 )
+            decoder = Decoder(response.headers.get("content-encoding", ""), self.spec.origin)
             chunks: list[bytes] = []
-            total = 0
-            async for chunk in response.aiter_bytes():
-                total += len(chunk)
-                if total > max_bytes:  # stop reading: the rest never reaches memory
+            received = total = 0
+            async for raw in response.aiter_raw():  # httpx would decode each chunk whole
+                received += len(raw)
+                if received > max_bytes:  # stop reading: the rest never reaches memory
                     raise SourceError(
                         self._size_message(f"more than {max_bytes} bytes sent"), reason="size"
                     )
-                chunks.append(chunk)
+                for piece in decoder.feed(raw):
+                    total += len(piece)
+                    if total > max_bytes:  # a compression bomb stops here, not at 2 GB
+                        raise SourceError(
+                            self._size_message(f"more than {max_bytes} bytes once decompressed"),
+                            reason="size",
+                        )
+                    chunks.append(piece)
+                    await asyncio.sleep(0)  # one step of decoding at a time on the event loop
+            decoder.finish()
             return status, response.headers, b"".join(chunks)
 
     async def _not_modified(self, client: httpx.AsyncClient, headers: httpx.Headers) -> None:

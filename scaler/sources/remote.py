@@ -99,6 +99,9 @@ class UrlSource:
             "User-Agent": _USER_AGENT,
             **dict(spec.headers),
         }
+        own = httpx.URL(self._url)
+        self._origin = (own.scheme, own.host, own.port)
+        self._secret_headers = ["Authorization", *(name for name, _ in spec.headers)]
         self._current: _Current | None = None  # the content in force
         self._saved: SavedContent | None = None  # the state copy, until the source answers
         self._state_tried = False
@@ -119,7 +122,17 @@ class UrlSource:
             ),
             follow_redirects=True,
             max_redirects=_MAX_REDIRECTS,
+            event_hooks={"request": [self._own_origin_only]},  # runs for every redirect too
         )
+
+    async def _own_origin_only(self, request: httpx.Request) -> None:
+        """Configured headers are secrets of the source's own origin: a redirect to another
+        scheme, host or port gets none of them (httpx itself drops only Authorization, and
+        keeps it on a redirect from http to https)."""
+        url = request.url
+        if (url.scheme, url.host, url.port) != self._origin:
+            for name in self._secret_headers:
+                request.headers.pop(name, None)
 
     async def run(self) -> None:
         self._saved = await self._load_state()

@@ -179,7 +179,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         owner = self.server.owner
-        reply = owner.reply
+        reply = owner.routes.get(self.path, owner.reply)
         headers = {k.lower(): v for k, v in self.headers.items()}
         status = reply.status
         if (reply.mode == "ok" and reply.etag and headers.get("if-none-match") == reply.etag) or (
@@ -243,6 +243,7 @@ class CalendarServer:
         self, reply: Reply | None = None, *, port: int = 0, tls: ssl.SSLContext | None = None
     ) -> None:
         self.reply = reply or Reply()
+        self.routes: dict[str, Reply] = {}  # replies for these paths instead of `reply`
         self.requests: list[Seen] = []
         self.streamed: list[int] = []  # bytes each `stream` answer got out before it ended
         self.errors = 0

@@ -389,3 +389,56 @@ def test_content_that_does_not_decode_keeps_the_last_good_calendar(
 
         run(scenario())
     assert message in (health(store).last_error or "")
+
+
+# -- redirects --------------------------------------------------------------------------------
+
+SECRETS = {
+    "CALENDAR_SCALER_HEADER_SALES_AUTHORIZATION": "Bearer s3cret-t0ken",
+    "CALENDAR_SCALER_HEADER_SALES_X_API_KEY": "k3y",
+}
+
+
+@pytest.mark.parametrize(
+    ("userinfo", "authorization"),
+    [
+        pytest.param("", "Bearer s3cret-t0ken", id="header-variables"),
+        pytest.param("reader:pa55w0rd", "Basic cmVhZGVyOnBhNTV3MHJk", id="url-credentials"),
+    ],
+)
+def test_redirect_to_another_origin_carries_none_of_the_configured_headers(
+    userinfo: str, authorization: str
+) -> None:
+    with CalendarServer() as own, CalendarServer() as other:  # 127.0.0.1, two ports
+        other.serve(YAML_V1)
+        own.serve(b"", status=302, headers={"Location": other.url("/moved.yaml")})
+        store, manager = url_source(own.url(userinfo=userinfo), environ=SECRETS)
+
+        async def scenario() -> None:
+            async with manager:
+                assert served(store) == V1, health(store).last_error
+
+        run(scenario())
+        sent, redirected = own.requests[0].headers, other.requests[0].headers
+    assert (sent["authorization"], sent["x-api-key"]) == (authorization, "k3y")
+    assert "authorization" not in redirected and "x-api-key" not in redirected
+    assert redirected["user-agent"] == "keda-calendar-scaler"  # the request itself went on
+
+
+def test_redirect_within_the_origin_keeps_the_configured_headers() -> None:
+    with CalendarServer() as server:
+        server.serve(b"", status=302, headers={"Location": "/moved.yaml"})
+        server.routes["/moved.yaml"] = Reply(body=YAML_V1.encode())
+        store, manager = url_source(server.url(), environ=SECRETS)
+
+        async def scenario() -> None:
+            async with manager:
+                assert served(store) == V1, health(store).last_error
+
+        run(scenario())
+        first, moved = server.requests[0], server.requests[1]
+    assert moved.path == "/moved.yaml"
+    assert (moved.headers["authorization"], moved.headers["x-api-key"]) == (
+        first.headers["authorization"],
+        first.headers["x-api-key"],
+    )

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import httpx
 
 from scaler.calendar.model import Calendar
+from scaler.calendar.timefmt import format_duration
 from scaler.errors import SourceError, UsageError
 from scaler.sources.config import SourceSpec
 from scaler.sources.content_encoding import ACCEPT_ENCODING, Decoder
@@ -366,10 +367,18 @@ class UrlSource:
             content=saved.content, etag=saved.etag, last_modified=saved.last_modified
         )
         saved_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(saved.saved_at))
+        age = format_duration(max(0, int(self._clock() - saved.saved_at)))
+        if saved.outdated:
+            staleness = (
+                "it is outdated: a newer calendar was fetched later but could not be written "
+                "to the state directory, so this one may lack changes made since"
+            )
+        else:
+            staleness = "changes the source made since then are not in it"
         self._reporter.loaded(
             calendar,
             loaded_from="state",
-            note=f" (the last good copy, fetched {saved_at}; {why})",
+            note=f" (the last good copy, fetched {saved_at}, {age} ago; {why}; {staleness})",
         )
         self.settled.set()
 
@@ -381,8 +390,8 @@ class UrlSource:
         except OSError as exc:
             message = (
                 f"cannot write the last good copy to {self._state.path} "
-                f"({exc.strerror or exc}); a restart while the source is down would "
-                "find no calendar"
+                f"({exc.strerror or exc}); a restart while the source is down would find "
+                "only an older copy, if any (marked outdated); free space or fix the volume"
             )
             self._state_failing = True
             self._store.report_state_error(self.spec.name, message)

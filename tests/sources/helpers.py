@@ -7,13 +7,16 @@ Every wait here is bounded; a server stops its handler threads when it stops.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import resource
 import shutil
+import signal
 import ssl
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -328,6 +331,20 @@ class ConfigMapDir:
         for child in old.iterdir():
             child.unlink()
         old.rmdir()
+
+
+@contextlib.contextmanager
+def file_size_limit(size: int) -> Iterator[None]:
+    """Writes past `size` bytes fail with EFBIG ("File too large"), as on a full disk a write
+    fails and a rename still works. Process-wide (RLIMIT_FSIZE): keep the block short."""
+    old = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an error, not a killed process
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, old[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old)
+        signal.signal(signal.SIGXFSZ, previous)
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path] | None:

@@ -207,6 +207,15 @@ def test_certificates_rotated_by_a_kubernetes_secret_volume_swap_are_served(
     assert call(server, trust=pki.ca, client=pki.client) == REFUSED  # old server cert, old CA
 
 
+def test_tls_overlay_says_what_the_swap_test_shows() -> None:
+    """The overlay once told users to restart the pods after a renewal; the test above shows
+    the kubelet's swap is picked up without one."""
+    overlay = (Path(__file__).parents[2] / "deploy/overlays/tls/kustomization.yaml").read_text()
+
+    assert "rollout restart" not in overlay
+    assert "A renewal needs no restart" in overlay
+
+
 def test_rotated_client_ca_decides_which_clients_are_admitted(
     serve_tls: Callable[..., ServerThread], files: Files, pki: Pki
 ) -> None:

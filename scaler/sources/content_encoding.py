@@ -1,9 +1,9 @@
 """HTTP content decoding (gzip, deflate, stacked) that never makes more than a step at a time.
 
-httpx decodes every received chunk whole: 2.6 KB of `Content-Encoding: gzip, gzip` became
-2 GB in one call, before any size limit could look at it. Here each layer inflates at most
-`STEP` bytes per call and hands them on lazily, so the caller counts decoded bytes as they
-come, stops at its limit, and can yield to the event loop between steps.
+httpx decodes every received chunk whole, in one call: 2.6 KB of `Content-Encoding: gzip,
+gzip` took the process to 2.1 GB before any size limit could look at the result. Here each
+layer inflates at most `STEP` bytes per call and hands them on lazily, so the caller counts
+decoded bytes as they come, stops at its limit, and can yield to the event loop between steps.
 """
 
 from __future__ import annotations

@@ -84,11 +84,12 @@ class StateDir:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(temp, self.file(name))
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(OSError):
                 temp.unlink()
-            with contextlib.suppress(OSError):
-                os.replace(self.file(name), self._outdated(name))
+            if isinstance(exc, OSError):  # the disk refused: what is left there is older
+                with contextlib.suppress(OSError):
+                    os.replace(self.file(name), self._outdated(name))
             raise
         with contextlib.suppress(OSError):
             self._outdated(name).unlink(missing_ok=True)

@@ -1,8 +1,8 @@
 """Keepalive: the server pings connections so that a dead KEDA connection and its streams close.
 
-KEDA's client sets no keepalive, and StreamIsActive writes only on change, so these tests speak
-HTTP/2 by hand over a plain socket (as KEDA's connection looks on the wire, minus Go): they see
-every PING frame the server sends and decide whether to answer it.
+KEDA's client sets no keepalive, and StreamIsActive writes only on change. These tests speak
+HTTP/2 by hand over a plain socket, the frames KEDA's client exchanges for one StreamIsActive,
+so they see every PING frame the server sends and decide whether to answer it.
 
 Telling keepalive pings from grpc's own: C-core also sends a BDP (bandwidth-delay product) probe
 PING right after it receives DATA, and both kinds carry random opaque data, so the opaque bytes
@@ -11,6 +11,8 @@ this client sends DATA once (the request) and then only SETTINGS and PING acknow
 which trigger no BDP probe. A ping counts as keepalive when at least half the keepalive interval
 passed since the request was sent and since the previous ping; with C-core's default keepalive
 (two hours) no ping qualifies, so the first test fails without the server's keepalive options.
+A busy machine only stretches gaps: a late BDP ping could qualify, but grpc sent one per request
+here and the test asks for three.
 """
 
 from __future__ import annotations

@@ -20,8 +20,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from scaler.calendar.evaluation import demand, effective_timing
+from scaler.calendar.workload import Workload
 from scaler.service.plans import PlanCache, Timeline
-from scaler.sources import REASONS, CalendarStore
+from scaler.sources import REASONS, CalendarStore, Snapshot
 from scaler.web.outlook import Outlook
 
 __all__ = ["ScalerCollector", "latest_by_workload", "version"]
@@ -73,6 +75,7 @@ class ScalerCollector(Collector):
         now = self._clock()
         f = _Families()
         f.build.add_metric([], self._build)
+        snapshot = self._store.snapshot
 
         for timeline in latest_by_workload(self._plans.seen()):
             w = timeline.workload
@@ -81,8 +84,13 @@ class ScalerCollector(Collector):
             f.workload_error.add_metric(labels, 0 if timeline.error is None else 1)
             if timeline.error is None:
                 f.replicas.add_metric(labels, timeline.value(now))
+                upcoming = self._next_sale(w, timeline, snapshot, int(now))
+                if upcoming is not None:
+                    start, lead_point = upcoming
+                    f.next_start_w.add_metric(labels, start)
+                    f.next_lead.add_metric(labels, lead_point)
+                    f.next_floor.add_metric(labels, timeline.value(start))
 
-        snapshot = self._store.snapshot
         self._outlook.forget_others(set(snapshot.calendars))
         for name, calendar in snapshot.calendars.items():
             f.loaded.add_metric([name], 0 if calendar is None else 1)
@@ -107,6 +115,28 @@ class ScalerCollector(Collector):
                 f.errors.add_metric([name, reason], health.failures.get(reason, 0))
             f.state_failed.add_metric([name], 0 if health.state_error is None else 1)
         return f.all()
+
+    def _next_sale(
+        self, workload: Workload, timeline: Timeline, snapshot: Snapshot, now: int
+    ) -> tuple[int, int] | None:
+        """(S, S-L) of the next occurrence that starts after `now` and raises this workload.
+
+        Only starts the timeline covers count (its value at S is the floor the alert compares
+        with); of several occurrences starting at S, the earliest lead point wins.
+        """
+        found: tuple[int, int] | None = None
+        for calendar in snapshot.loaded(workload.calendars):
+            for occ in self._outlook.upcoming(calendar, now):
+                if occ.start <= now:
+                    continue
+                if occ.start >= timeline.valid_until or (found and occ.start > found[0]):
+                    break
+                if not demand(occ.event, workload):
+                    continue
+                lead_point = occ.start - effective_timing(occ.event, workload).lead_time
+                if found is None or (occ.start, lead_point) < found:
+                    found = (occ.start, lead_point)
+        return found
 
 
 _WORKLOAD = ["namespace", "name", "metric"]
@@ -194,6 +224,26 @@ class _Families:
             "1 when the last good copy could not be written to the state directory (a restart "
             "during a source outage would then find no calendar).",
             labels=_CALENDAR,
+        )
+        # The next sale of each workload, for the alert that fires between its lead point and
+        # its start while the HPA runs fewer replicas than the floor (deploy/monitoring).
+        self.next_start_w = GaugeMetricFamily(
+            "calendar_scaler_workload_next_start_timestamp_seconds",
+            "Start S of the next event occurrence that raises this ScaledObject (Unix time); "
+            "absent when none starts within its timeline (the next 2 days at least).",
+            labels=_WORKLOAD,
+        )
+        self.next_lead = GaugeMetricFamily(
+            "calendar_scaler_workload_next_lead_timestamp_seconds",
+            "Lead point S-L of that occurrence (Unix time): from then on the full floor is "
+            "served, and the replicas should be running by S.",
+            labels=_WORKLOAD,
+        )
+        self.next_floor = GaugeMetricFamily(
+            "calendar_scaler_workload_next_floor_replicas",
+            "Replica floor this ScaledObject gets at that start (all events together, as "
+            "`plan` gives it).",
+            labels=_WORKLOAD,
         )
 
     def all(self) -> list[Metric]:

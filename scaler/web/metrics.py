@@ -84,9 +84,9 @@ class ScalerCollector(Collector):
             f.workload_error.add_metric(labels, 0 if timeline.error is None else 1)
             if timeline.error is None:
                 f.replicas.add_metric(labels, timeline.value(now))
-                upcoming = self._next_sale(w, timeline, snapshot, int(now))
-                if upcoming is not None:
-                    start, lead_point = upcoming
+                sale = self._next_sale(w, timeline, snapshot, int(now))
+                if sale is not None:
+                    start, lead_point = sale
                     f.next_start_w.add_metric(labels, start)
                     f.next_lead.add_metric(labels, lead_point)
                     f.next_floor.add_metric(labels, timeline.value(start))

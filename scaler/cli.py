@@ -1,16 +1,19 @@
-"""The `calendar-scaler` command: serve, validate, plan, simulate, query. Thin: parse flags,
-call in.
+"""The `calendar-scaler` command: serve, validate, plan, simulate, query, report. Thin: parse
+flags, call in.
 
 Exit status: 0 ok, 1 an error the user can fix (bad calendar, bad metadata, bad flag value,
 failed query), 2 wrong command-line usage (argparse's convention) and, for `simulate`, an event
-that would start under-provisioned (so it can gate a pipeline; any non-zero fails the gate).
+that would start under-provisioned (so it can gate a pipeline; any non-zero fails the gate),
+for `report`, an event that was not ready at its start.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -21,6 +24,8 @@ from typing import Any, TypeVar
 from scaler.calendar.evaluation import Plan, check_workload, plan
 from scaler.calendar.model import Calendar
 from scaler.calendar.parsing import parse_calendar
+from scaler.calendar.report import STEP as REPORT_STEP
+from scaler.calendar.report import EventResult, Report, judge, occasions
 from scaler.calendar.simulation import (
     DEFAULT_SCALE_DOWN,
     DEFAULT_SCALE_UP,
@@ -367,6 +372,104 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- report -----------------------------------------------------------------------------------
+
+REPORT_DAYS = 7  # default range: the 7 days before now
+
+
+def _report_range(args: argparse.Namespace, now: int) -> tuple[int, int]:
+    """[from, to): --to, else --from + --hours, else now; --from, else to - (--hours or 7d)."""
+    if args.to and args.hours is not None:
+        raise UsageError("give either --to or --hours, not both")
+    if args.hours is not None and args.hours <= 0:
+        raise UsageError(f"--hours {args.hours:g}: give a number of hours > 0, e.g. --hours 24")
+    length = REPORT_DAYS * 86400 if args.hours is None else int(args.hours * 3600)
+    start = _time(args.start, "--from") if args.start else None
+    if args.to:
+        end = _time(args.to, "--to")
+    elif start is not None and args.hours is not None:
+        end = start + length
+    else:
+        end = now
+    if start is None:
+        start = end - length
+    if end <= start:
+        raise UsageError(
+            f"--to {format_instant(end)} is not after --from {format_instant(start)}; "
+            "the range is [from, to) and defaults to the 7 days before now"
+        )
+    return start, end
+
+
+def _result_text(row: EventResult) -> str:
+    if row.ready_at_start:
+        text = "ready"
+    elif row.late_seconds is not None:
+        text = f"late by {format_duration(row.late_seconds)}"
+    else:
+        text = "not reached yet" if row.in_progress else "never reached"
+    return f"{text} (in progress)" if row.in_progress else text
+
+
+def _format_report(result: Report, query: str, origin: str) -> str:
+    rows = [
+        f"workload {result.workload}, {format_instant(result.start)} to "
+        f"{format_instant(result.end)} (UTC)",
+        f"history: {query} at {origin}",
+        "",
+    ]
+    if not result.events:
+        return "\n".join([*rows, "no events for this workload in range"])
+    width = max(len("EVENT"), *(len(r.event) for r in result.events)) + 2
+    rows.append(f"{'EVENT':<{width}}{'START (UTC)':<22}{'FLOOR':>6}  {'REACHED (UTC)':<22}"
+                f"{'PEAK':>6}  RESULT")  # fmt: skip
+    for r in result.events:
+        reached = "never" if r.reached is None else format_instant(r.reached)
+        peak = "-" if r.peak is None else f"{r.peak:g}"
+        rows.append(f"{r.event:<{width}}{format_instant(r.start):<22}{r.floor:>6}  "
+                    f"{reached:<22}{peak:>6}  {_result_text(r)}")  # fmt: skip
+    count = len(result.events)
+    short = sum(1 for r in result.events if not r.ready_at_start)
+    rows.append("")
+    if not short:
+        rows.append(f"all {count} event{'s' if count != 1 else ''} ready at the start")
+    else:
+        rows.append(f"{short} of {count} events not ready at the start")
+    return "\n".join(rows)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from scaler.history import PrometheusClient, headers_from_env, render_query
+
+    calendar, workload = _file_and_workload(args)
+    now = int(time.time())
+    start, end = _report_range(args, now)
+    check_workload([calendar], workload, start)
+    query = render_query(args.history_query, workload.namespace, workload.name)
+    found = occasions([calendar], workload, start, end, now)
+    client = PrometheusClient(
+        args.prometheus, headers=headers_from_env(os.environ), ca=args.prometheus_ca
+    )
+
+    async def fetch() -> list[EventResult]:
+        async with client:
+            results = []
+            for o in found:
+                ramp = await client.query_range(query, o.ramp_from, o.until, REPORT_STEP)
+                during = None
+                if o.grids_differ:
+                    during = await client.query_range(query, o.start, o.until, REPORT_STEP)
+                results.append(judge(o, ramp, during))
+            return results
+
+    result = Report(workload=workload.ref, start=start, end=end, events=tuple(asyncio.run(fetch())))
+    if args.format == "json":
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print(_format_report(result, query, client.origin))
+    return 0 if result.ok else 2
+
+
 # -- serve ------------------------------------------------------------------------------------
 
 
@@ -492,6 +595,33 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--tls-server-name", metavar="NAME",
                        help="name the server certificate must carry, if not the host")  # fmt: skip
     query.set_defaults(func=cmd_query)
+
+    from scaler.history import DEFAULT_QUERY
+
+    report = commands.add_parser(
+        "report",
+        help="did we make it? each past event's floor against the replicas that ran (exit 2 if "
+        "one was not ready)",
+        description="For each event of the last 7 days (or --from/--to), read from Prometheus "
+        "when the workload's replicas reached the floor the calendar asked, whether that was "
+        "before the start, and the peak during the event. Exit status 2 when an event was not "
+        "ready at its start.",
+    )
+    report.add_argument("file", metavar="FILE")
+    report.add_argument("--prometheus", required=True, metavar="URL",
+                        help="Prometheus HTTP API base, e.g. http://prometheus:9090")  # fmt: skip
+    report.add_argument("--history-query", default=DEFAULT_QUERY, metavar="Q",
+                        help="PromQL of the replicas that ran; $namespace and $name are "
+                        "replaced (default: kube-state-metrics' HPA current replicas)")  # fmt: skip
+    report.add_argument("--prometheus-ca", metavar="F", help="CA file (PEM) for an https URL")
+    _workload_flags(report, required=True)
+    report.add_argument("--from", dest="start", metavar="TIME",
+                        help="start (calendar time format, UTC if no offset; default: 7 days "
+                        "before --to)")  # fmt: skip
+    report.add_argument("--to", metavar="TIME", help="end, exclusive (default: now)")
+    report.add_argument("--hours", type=float, metavar="N", help="length instead of 7 days")
+    report.add_argument("--format", choices=["table", "json"], default="table")
+    report.set_defaults(func=cmd_report)
     return parser
 
 

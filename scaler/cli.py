@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from scaler.calendar.evaluation import Plan, check_workload, plan
+from scaler.calendar.history import Derivation, Peaks, check_likes, derivations, references
 from scaler.calendar.model import Calendar
 from scaler.calendar.parsing import parse_calendar
 from scaler.calendar.report import STEP as REPORT_STEP
@@ -87,6 +88,35 @@ def _file_and_workload(args: argparse.Namespace) -> tuple[Calendar, Workload]:
     return calendar, parse_metadata(args.namespace, args.name, metadata)
 
 
+def _peaks(args: argparse.Namespace, calendar: Calendar, workload: Workload, start: int) -> Peaks:
+    """The peaks of the workload's `like` events, asked of --prometheus once each (section 9);
+    None without --prometheus."""
+    if not args.prometheus:
+        if args.history_query or args.prometheus_ca:
+            raise UsageError("--history-query and --prometheus-ca need --prometheus URL")
+        return None
+    from scaler.history import DEFAULT_QUERY, HistoryLimits, PrometheusClient, headers_from_env
+    from scaler.history.peaks import look_up
+
+    refs = references([calendar], workload, start)
+    if not refs:
+        return {}
+    client = PrometheusClient(
+        args.prometheus, headers=headers_from_env(os.environ), ca=args.prometheus_ca,
+        limits=HistoryLimits(attempts=2, retry_initial=0.5),  # a person waits for the answer
+    )  # fmt: skip
+
+    async def ask() -> Peaks:
+        async with client:
+            return await look_up(client, args.history_query or DEFAULT_QUERY, workload, refs)
+
+    return asyncio.run(ask())
+
+
+def _history_lines(found: Sequence[Derivation]) -> list[str]:
+    return [f"  {d.event}: {d.text}" for d in found]
+
+
 # -- validate ---------------------------------------------------------------------------------
 
 
@@ -138,10 +168,13 @@ def _format_table(result: Plan) -> str:
     return "\n".join(rows)
 
 
-def _lead_advice(calendar: Calendar, workload: Workload, start: int, end: int) -> str:
+def _lead_advice(
+    calendar: Calendar, workload: Workload, start: int, end: int, peaks: Peaks = None
+) -> str:
     """One line: is the lead time enough for the workload's podStartup (see `simulate`)?"""
     assert workload.pod_startup is not None
-    sim = simulate([calendar], workload, start, end, Settings(pod_startup=workload.pod_startup))
+    settings = Settings(pod_startup=workload.pod_startup)
+    sim = simulate([calendar], workload, start, end, settings, peaks=peaks)
     assumed = (
         f"podStartup {format_duration(workload.pod_startup)}, KEDA and HPA defaults; "
         "'calendar-scaler simulate' takes yours"
@@ -168,16 +201,26 @@ def cmd_plan(args: argparse.Namespace) -> int:
     calendar, workload = _file_and_workload(args)
     start, end = _plan_range(args)
     check_workload([calendar], workload, start)
-    result = plan([calendar], workload, start, end)
+    peaks = _peaks(args, calendar, workload, start)
+    check_likes([calendar], workload, peaks, start, end)
+    result = plan([calendar], workload, start, end, peaks=peaks)
+    history = derivations([calendar], workload, peaks, start)
     # The lead-time line stays out of the JSON: its shape is the contract's (SPEC 7, and
     # /api/plan serves the same object), so JSON readers get the line on stderr.
-    advice = _lead_advice(calendar, workload, start, end) if workload.pod_startup else None
+    advice = (
+        _lead_advice(calendar, workload, start, end, peaks) if workload.pod_startup else None
+    )
     if args.format == "json":
-        print(json.dumps(result.to_json(), indent=2))
+        document = result.to_json()
+        if history:  # additive: how `like` events were sized (section 9)
+            document["history"] = [d.to_json() for d in history]
+        print(json.dumps(document, indent=2))
         if advice:
             print(advice, file=sys.stderr)
     else:
         print(_format_table(result))
+        if history:
+            print("\nsized from history:\n" + "\n".join(_history_lines(history)))
         if advice:
             print(f"\n{advice}")
     return 0
@@ -296,11 +339,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     settings = _settings(args, workload)
     start, end = _plan_range(args)
     check_workload([calendar], workload, start)
-    sim = simulate([calendar], workload, start, end, settings)
+    peaks = _peaks(args, calendar, workload, start)
+    check_likes([calendar], workload, peaks, start, end)
+    sim = simulate([calendar], workload, start, end, settings, peaks=peaks)
+    history = derivations([calendar], workload, peaks, start)
     if args.format == "json":
-        print(json.dumps(sim.to_json(), indent=2))
+        document = sim.to_json()
+        if history:
+            document["history"] = [d.to_json() for d in history]
+        print(json.dumps(document, indent=2))
     else:
         print(_format_simulation(sim))
+        if history:
+            print("\nsized from history:\n" + "\n".join(_history_lines(history)))
     return 0 if sim.ok else 2
 
 
@@ -489,6 +540,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         state_dir=Path(args.state_dir) if args.state_dir else None,
         refresh=args.refresh,
         log_level=args.log_level,
+        prometheus=args.prometheus,
+        history_query=args.history_query,
+        prometheus_ca=Path(args.prometheus_ca) if args.prometheus_ca else None,
     )
     return run(options)
 
@@ -512,6 +566,17 @@ def _workload_flags(parser: argparse.ArgumentParser, *, required: bool) -> None:
                         help="trigger metadata, repeatable: --meta baseReplicas=4")  # fmt: skip
 
 
+def _history_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--prometheus", metavar="URL",
+                        help="Prometheus API base for like events (Thanos, Mimir: their "
+                        "Prometheus API path); headers from "
+                        "CALENDAR_SCALER_PROMETHEUS_HEADER_*")  # fmt: skip
+    parser.add_argument("--history-query", metavar="Q",
+                        help="PromQL of a workload's replicas, with $namespace and $name "
+                        "(default: kube-state-metrics' HPA current replicas)")  # fmt: skip
+    parser.add_argument("--prometheus-ca", metavar="F", help="trust this CA (PEM) for Prometheus")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="calendar-scaler",
@@ -532,6 +597,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--refresh", type=_duration, default=60, metavar="DURATION",
                        help="how often URL sources are fetched (default: 60s)")  # fmt: skip
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    _history_flags(serve)
     serve.set_defaults(func=cmd_serve)
 
     validate = commands.add_parser("validate", help="check calendar files (YAML, JSON, .ics)")
@@ -549,6 +615,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan_cmd.add_argument("--hours", type=float, metavar="N",
                           help=f"length instead of --to (default {DEFAULT_HOURS})")  # fmt: skip
     plan_cmd.add_argument("--format", choices=["table", "json"], default="table")
+    _history_flags(plan_cmd)
     plan_cmd.set_defaults(func=cmd_plan)
 
     sim = commands.add_parser(
@@ -583,6 +650,7 @@ def build_parser() -> argparse.ArgumentParser:
     ]:  # fmt: skip
         sim.add_argument(flag, metavar="VALUE", help=f"{what} (default: {default})")
     sim.add_argument("--format", choices=["table", "json"], default="table")
+    _history_flags(sim)
     sim.set_defaults(func=cmd_simulate)
 
     query = commands.add_parser("query", help="ask a running scaler as KEDA does")

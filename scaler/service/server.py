@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from scaler._proto import externalscaler_pb2 as pb
 from scaler._proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.errors import ScalerError
+from scaler.service.peaks import PeakBook
 from scaler.service.plans import PlanCache
 from scaler.service.servicer import ExternalScalerServicer
 from scaler.service.telemetry import RpcMetrics
@@ -38,12 +39,13 @@ class GrpcServer:
         credentials: grpc.ServerCredentials | None = None,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.time,
+        peaks: PeakBook | None = None,
     ) -> None:
         self.store = store
         self.address = address
         self.credentials = credentials
         self.registry = registry if registry is not None else CollectorRegistry()
-        self.plans = PlanCache(store, clock=clock)
+        self.plans = PlanCache(store, clock=clock, peaks=peaks)
         self.servicer = ExternalScalerServicer(self.plans, clock=clock)
         self.health = health.aio.HealthServicer()
         self.rpc_metrics = RpcMetrics(self.registry)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from scaler.calendar.evaluation import Plan, check_workload, plan
 from scaler.calendar.history import Derivation, Peaks, check_likes, derivations, references
@@ -40,6 +40,9 @@ from scaler.calendar.simulation import (
 from scaler.calendar.timefmt import format_duration, format_instant, parse_duration, parse_instant
 from scaler.calendar.workload import Workload, parse_metadata
 from scaler.errors import CalendarError, ScalerError, UsageError
+
+if TYPE_CHECKING:  # imported when a command needs it: `validate` does without httpx
+    from scaler.history import PrometheusClient
 
 __all__ = ["main"]
 
@@ -88,6 +91,16 @@ def _file_and_workload(args: argparse.Namespace) -> tuple[Calendar, Workload]:
     return calendar, parse_metadata(args.namespace, args.name, metadata)
 
 
+def _prometheus(args: argparse.Namespace) -> PrometheusClient:
+    """--prometheus as a client: headers from the environment, few retries (a person waits)."""
+    from scaler.history import HistoryLimits, PrometheusClient, headers_from_env
+
+    return PrometheusClient(
+        args.prometheus, headers=headers_from_env(os.environ), ca=args.prometheus_ca,
+        limits=HistoryLimits(attempts=2, retry_initial=0.5),
+    )  # fmt: skip
+
+
 def _peaks(args: argparse.Namespace, calendar: Calendar, workload: Workload, start: int) -> Peaks:
     """The peaks of the workload's `like` events, asked of --prometheus once each (section 9);
     None without --prometheus."""
@@ -95,16 +108,13 @@ def _peaks(args: argparse.Namespace, calendar: Calendar, workload: Workload, sta
         if args.history_query or args.prometheus_ca:
             raise UsageError("--history-query and --prometheus-ca need --prometheus URL")
         return None
-    from scaler.history import DEFAULT_QUERY, HistoryLimits, PrometheusClient, headers_from_env
+    from scaler.history import DEFAULT_QUERY
     from scaler.history.peaks import look_up
 
     refs = references([calendar], workload, start)
     if not refs:
         return {}
-    client = PrometheusClient(
-        args.prometheus, headers=headers_from_env(os.environ), ca=args.prometheus_ca,
-        limits=HistoryLimits(attempts=2, retry_initial=0.5),  # a person waits for the answer
-    )  # fmt: skip
+    client = _prometheus(args)
 
     async def ask() -> Peaks:
         async with client:
@@ -151,10 +161,14 @@ def _plan_range(args: argparse.Namespace) -> tuple[int, int]:
         if hours <= 0:
             raise UsageError(f"--hours {hours}: give a number of hours > 0, e.g. --hours 48")
         end = start + int(hours * 3600)
+    return _ordered(start, end)
+
+
+def _ordered(start: int, end: int, note: str = "") -> tuple[int, int]:
     if end <= start:
         raise UsageError(
             f"--to {format_instant(end)} is not after --from {format_instant(start)}; "
-            "the range is [from, to)"
+            f"the range is [from, to){note}"
         )
     return start, end
 
@@ -444,12 +458,7 @@ def _report_range(args: argparse.Namespace, now: int) -> tuple[int, int]:
         end = now
     if start is None:
         start = end - length
-    if end <= start:
-        raise UsageError(
-            f"--to {format_instant(end)} is not after --from {format_instant(start)}; "
-            "the range is [from, to) and defaults to the 7 days before now"
-        )
-    return start, end
+    return _ordered(start, end, " and defaults to the 7 days before now")
 
 
 def _result_text(row: EventResult) -> str:
@@ -490,17 +499,17 @@ def _format_report(result: Report, query: str, origin: str) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from scaler.history import PrometheusClient, headers_from_env, render_query
+    from scaler.history import DEFAULT_QUERY, render_query
 
     calendar, workload = _file_and_workload(args)
     now = int(time.time())
     start, end = _report_range(args, now)
     check_workload([calendar], workload, start)
-    query = render_query(args.history_query, workload.namespace, workload.name)
-    found = occasions([calendar], workload, start, end, now)
-    client = PrometheusClient(
-        args.prometheus, headers=headers_from_env(os.environ), ca=args.prometheus_ca
-    )
+    client = _prometheus(args)  # checks the URL before anything is asked
+    peaks = _peaks(args, calendar, workload, start)  # floors of `like` events
+    check_likes([calendar], workload, peaks, start, end)
+    query = render_query(args.history_query or DEFAULT_QUERY, workload.namespace, workload.name)
+    found = occasions([calendar], workload, start, end, now, peaks=peaks)
 
     async def fetch() -> list[EventResult]:
         async with client:
@@ -566,10 +575,10 @@ def _workload_flags(parser: argparse.ArgumentParser, *, required: bool) -> None:
                         help="trigger metadata, repeatable: --meta baseReplicas=4")  # fmt: skip
 
 
-def _history_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--prometheus", metavar="URL",
-                        help="Prometheus API base for like events (Thanos, Mimir: their "
-                        "Prometheus API path); headers from "
+def _history_flags(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
+    parser.add_argument("--prometheus", metavar="URL", required=required,
+                        help="Prometheus API base for like events and report (Thanos, Mimir: "
+                        "their Prometheus API path); headers from "
                         "CALENDAR_SCALER_PROMETHEUS_HEADER_*")  # fmt: skip
     parser.add_argument("--history-query", metavar="Q",
                         help="PromQL of a workload's replicas, with $namespace and $name "
@@ -664,8 +673,6 @@ def build_parser() -> argparse.ArgumentParser:
                        help="name the server certificate must carry, if not the host")  # fmt: skip
     query.set_defaults(func=cmd_query)
 
-    from scaler.history import DEFAULT_QUERY
-
     report = commands.add_parser(
         "report",
         help="did we make it? each past event's floor against the replicas that ran (exit 2 if "
@@ -676,12 +683,7 @@ def build_parser() -> argparse.ArgumentParser:
         "ready at its start.",
     )
     report.add_argument("file", metavar="FILE")
-    report.add_argument("--prometheus", required=True, metavar="URL",
-                        help="Prometheus HTTP API base, e.g. http://prometheus:9090")  # fmt: skip
-    report.add_argument("--history-query", default=DEFAULT_QUERY, metavar="Q",
-                        help="PromQL of the replicas that ran; $namespace and $name are "
-                        "replaced (default: kube-state-metrics' HPA current replicas)")  # fmt: skip
-    report.add_argument("--prometheus-ca", metavar="F", help="CA file (PEM) for an https URL")
+    _history_flags(report, required=True)
     _workload_flags(report, required=True)
     report.add_argument("--from", dest="start", metavar="TIME",
                         help="start (calendar time format, UTC if no offset; default: 7 days "

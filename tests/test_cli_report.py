@@ -334,3 +334,35 @@ def test_prometheus_namespace_and_name_are_required(calendar_file: Path) -> None
     with pytest.raises(SystemExit) as exit_:
         main(["report", str(calendar_file), "--prometheus", "http://127.0.0.1:9"])
     assert 2 == exit_.value.code
+
+
+@pytest.mark.slow
+def test_floor_of_a_like_event_comes_from_the_peak_of_the_one_it_names(
+    tmp_path: Path, prometheus: Start, times: Times, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """last-year (disabled, peak 16 in history) sizes this-year: ceil(16 x 1.5) = 24."""
+    last, this = times.ready - 2 * DAY, times.late
+    path = tmp_path / "like.yaml"
+    path.write_text(f"""\
+version: 1
+timezone: UTC
+events:
+  - name: last-year
+    start: {format_instant(last)}
+    duration: 1h
+    disabled: true
+    scale: {{replicas: 1}}
+  - name: this-year
+    start: {format_instant(this)}
+    duration: 10m
+    scale: {{like: last-year, growth: 1.5}}
+""")
+    history = [(REPLICAS, HPA, 16.0 if at == last + 20 * MIN else 8.0, at)
+               for at in range(last, last + HOUR, MIN)]  # fmt: skip
+    history += [(REPLICAS, HPA, 24.0, at) for at in range(this, this + 10 * MIN, MIN)]
+    server = prometheus(history)
+
+    assert 0 == report(path, server.url, "--format", "json")
+
+    [row] = json.loads(capsys.readouterr().out)["events"]
+    assert (row["event"], row["floor"], row["reached"]) == ("this-year", 24, format_instant(this))

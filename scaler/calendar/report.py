@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from scaler.calendar.evaluation import demand, effective_timing, occurrences, reach, value_at
+from scaler.calendar.history import Peaks
 from scaler.calendar.model import Calendar
 from scaler.calendar.timefmt import format_instant
 from scaler.calendar.workload import Workload
@@ -97,16 +98,22 @@ def _number(value: float | None) -> int | float | None:
 
 
 def occasions(
-    calendars: Sequence[Calendar], workload: Workload, start: int, end: int, now: int
+    calendars: Sequence[Calendar],
+    workload: Workload,
+    start: int,
+    end: int,
+    now: int,
+    *,
+    peaks: Peaks = None,
 ) -> list[Occasion]:
     """The occurrences with S in [start, end) and S <= now whose own value for this workload
-    is > 0, in start order (ties: by end, then name)."""
+    is > 0, in start order (ties: by end, then name). `peaks` size `like` events (history)."""
     before, after = reach(calendars, workload)
     found = []
     for occ in occurrences(calendars, start, end, before=before, after=after):
         if not (start <= occ.start < end and occ.start <= now):
             continue
-        if not demand(occ.event, workload):
+        if not demand(occ.event, workload, peaks):
             continue
         timing = effective_timing(occ.event, workload)
         found.append(
@@ -115,7 +122,7 @@ def occasions(
                 start=occ.start,
                 end=occ.end,
                 ramp_from=occ.start - timing.lead_time - timing.ramp_up,
-                floor=value_at(calendars, workload, occ.start),
+                floor=value_at(calendars, workload, occ.start, peaks),
                 until=min(occ.end, now + 1),
             )
         )

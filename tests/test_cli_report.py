@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +18,7 @@ import pytest
 
 from scaler.calendar.timefmt import format_instant
 from scaler.cli import main
-from tests.prometheus import PrometheusServer, Sample
+from tests.prometheus import PrometheusServer, Sample, start_prometheus
 
 Start = Callable[[Iterable[Sample]], PrometheusServer]
 REPLICAS = "kube_horizontalpodautoscaler_status_current_replicas"
@@ -132,9 +132,12 @@ def calendar_file(tmp_path: Path, times: Times) -> Path:
     return path
 
 
-@pytest.fixture
-def server(prometheus: Start, times: Times) -> PrometheusServer:
-    return prometheus(_history(times))
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, times: Times) -> Iterator[PrometheusServer]:
+    """One Prometheus for the module: the tests only read it."""
+    started = start_prometheus(tmp_path_factory.mktemp("prometheus"), _history(times))
+    yield started
+    started.stop()
 
 
 def report(calendar_file: Path, url: str, *args: str) -> int:

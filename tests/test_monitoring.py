@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,12 @@ import httpx
 import pytest
 import yaml
 
-from tests.prometheus import PrometheusServer, Sample
+from tests.prometheus import PrometheusServer, Sample, start_prometheus
 from tests.test_deploy import BASE, ROOT, Obj, _one, _render, _tool
 
 MONITORING = ROOT / "deploy" / "monitoring"
 ALERT_TESTS = Path(__file__).resolve().parent / "data" / "monitoring" / "alerts-test.yaml"
 DASHBOARD = MONITORING / "dashboard.json"
-Start = Callable[[Iterable[Sample]], PrometheusServer]
 
 ALERTS = {
     "CalendarScalerCalendarNotLoaded",
@@ -386,6 +385,14 @@ def _series() -> list[Sample]:
     return out
 
 
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+    """One Prometheus for the dashboard tests: they only read it."""
+    started = start_prometheus(tmp_path_factory.mktemp("prometheus"), _series())
+    yield started
+    started.stop()
+
+
 def _query(server: PrometheusServer, expr: str) -> list[Obj]:
     """The series of a range query over the last 10 minutes; fails on any Prometheus error."""
     response = httpx.get(
@@ -404,9 +411,7 @@ def _last(series: Obj) -> float:
 
 
 @pytest.mark.slow
-def test_every_dashboard_query_parses_and_finds_the_series(prometheus: Start) -> None:
-    server = prometheus(_series())
-
+def test_every_dashboard_query_parses_and_finds_the_series(server: PrometheusServer) -> None:
     empty = [f"{title}: {expr}" for title, expr in _queries()
              if not _query(server, _substitute(expr))]  # fmt: skip
 
@@ -414,8 +419,7 @@ def test_every_dashboard_query_parses_and_finds_the_series(prometheus: Start) ->
 
 
 @pytest.mark.slow
-def test_dashboard_variables_list_the_workloads(prometheus: Start) -> None:
-    server = prometheus(_series())
+def test_dashboard_variables_list_the_workloads(server: PrometheusServer) -> None:
     found = {}
     for variable in _dashboard()["templating"]["list"]:
         if variable["type"] != "query":
@@ -431,9 +435,8 @@ def test_dashboard_variables_list_the_workloads(prometheus: Start) -> None:
 
 @pytest.mark.slow
 def test_workload_panels_show_floor_hpa_and_next_sale_of_that_workload_only(
-    prometheus: Start,
+    server: PrometheusServer,
 ) -> None:
-    server = prometheus(_series())
     panels = {p["title"]: p for p in _panels()}
 
     def values(title: str) -> dict[str, list[float]]:
@@ -459,8 +462,7 @@ def test_workload_panels_show_floor_hpa_and_next_sale_of_that_workload_only(
 
 
 @pytest.mark.slow
-def test_calendar_panels_show_upcoming_events_and_source_health(prometheus: Start) -> None:
-    server = prometheus(_series())
+def test_calendar_panels_show_upcoming_events_and_source_health(server: PrometheusServer) -> None:
     panels = {p["title"]: p for p in _panels()}
 
     def values(title: str) -> list[list[float]]:

@@ -127,6 +127,21 @@ def test_next_sale_stays_until_its_start_then_the_following_one_counts_every_eve
     assert web.sample("calendar_scaler_workload_next_floor_replicas", CHECKOUT) == 60
 
 
+def test_next_sale_follows_a_calendar_reload(stack: Callable[..., WebStack]) -> None:
+    web = stack({"sales": SALES})
+    web.get_metrics("shop", "checkout", {"baseReplicas": "4"})
+    before = web.sample("calendar_scaler_workload_next_start_timestamp_seconds", CHECKOUT)
+    later = SALES.replace("start: 2026-11-27\n", "start: 2026-11-27T01:00\n")
+
+    web.thread.publish(parse_calendar(later, name="sales", origin="sales.yaml"))
+    web.get_metrics("shop", "checkout", {"baseReplicas": "4"})
+
+    assert BLACK_FRIDAY_START == before
+    assert web.sample("calendar_scaler_workload_next_start_timestamp_seconds", CHECKOUT) == (
+        BLACK_FRIDAY_START + 3600
+    )
+
+
 def test_workload_metadata_change_keeps_one_series_with_the_latest_answer(
     stack: Callable[..., WebStack],
 ) -> None:

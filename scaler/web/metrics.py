@@ -106,6 +106,12 @@ class ScalerCollector(Collector):
             for reason in sorted(set(REASONS) | set(health.failures)):
                 f.errors.add_metric([name, reason], health.failures.get(reason, 0))
             f.state_failed.add_metric([name], 0 if health.state_error is None else 1)
+        peaks = self._plans.peaks
+        if peaks is not None:
+            for result, count in peaks.lookups.items():
+                f.history_lookups.add_metric([result], count)
+            for state, count in peaks.counts().items():
+                f.history_peaks.add_metric([state], count)
         return f.all()
 
 
@@ -194,6 +200,19 @@ class _Families:
             "1 when the last good copy could not be written to the state directory (a restart "
             "during a source outage would then find no calendar).",
             labels=_CALENDAR,
+        )
+
+        self.history_lookups = CounterMetricFamily(
+            "calendar_scaler_history_lookups",
+            "Peak lookups in Prometheus for like events, by result: known (a peak), none (no "
+            "sample: otherwise applies), error (Prometheus failed; retried with backoff).",
+            labels=["result"],
+        )
+        self.history_peaks = GaugeMetricFamily(
+            "calendar_scaler_history_peaks",
+            "Peaks of like events by state: known, none (no history), pending (not answered "
+            "yet), failing (the last lookup failed). Absent without --prometheus.",
+            labels=["state"],
         )
 
     def all(self) -> list[Metric]:

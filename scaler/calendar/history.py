@@ -38,6 +38,7 @@ __all__ = [
     "like_error",
     "like_problems",
     "references",
+    "uses_history",
 ]
 
 PeakState = Literal["known", "none", "pending", "failing"]
@@ -116,6 +117,13 @@ def _like_scales(event: Event, workload: Workload) -> list[Scale]:
     return [s for s in chosen if s is not None and s.like is not None]
 
 
+def uses_history(event: Event) -> bool:
+    """Whether the event or one of its targets is sized `like` an earlier event."""
+    return (event.scale is not None and event.scale.like is not None) or any(
+        t.scale is not None and t.scale.like is not None for t in event.targets
+    )
+
+
 _LIKE_EVENTS_MAX = 64
 _like_events_of: dict[int, tuple[Calendar, tuple[Event, ...]]] = {}
 
@@ -126,11 +134,7 @@ def _like_events(calendar: Calendar) -> tuple[Event, ...]:
     cached = _like_events_of.get(id(calendar))
     if cached is not None and cached[0] is calendar:
         return cached[1]
-    events = tuple(
-        e for e in calendar.events
-        if (e.scale is not None and e.scale.like is not None)
-        or any(t.scale is not None and t.scale.like is not None for t in e.targets)
-    )  # fmt: skip
+    events = tuple(e for e in calendar.events if uses_history(e))
     if len(_like_events_of) >= _LIKE_EVENTS_MAX:
         _like_events_of.clear()
     _like_events_of[id(calendar)] = (calendar, events)

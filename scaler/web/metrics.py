@@ -129,6 +129,12 @@ class ScalerCollector(Collector):
             for reason in sorted(set(REASONS) | set(health.failures)):
                 f.errors.add_metric([name, reason], health.failures.get(reason, 0))
             f.state_failed.add_metric([name], 0 if health.state_error is None else 1)
+        peaks = self._plans.peaks
+        if peaks is not None:
+            for result, count in peaks.lookups.items():
+                f.history_lookups.add_metric([result], count)
+            for state, count in peaks.counts().items():
+                f.history_peaks.add_metric([state], count)
         return f.all()
 
     def _next_sale(
@@ -282,6 +288,19 @@ class _Families:
             "Replica floor this ScaledObject gets at that start (all events together, as "
             "`plan` gives it).",
             labels=_WORKLOAD,
+        )
+
+        self.history_lookups = CounterMetricFamily(
+            "calendar_scaler_history_lookups",
+            "Peak lookups in Prometheus for like events, by result: known (a peak), none (no "
+            "sample: otherwise applies), error (Prometheus failed; retried with backoff).",
+            labels=["result"],
+        )
+        self.history_peaks = GaugeMetricFamily(
+            "calendar_scaler_history_peaks",
+            "Peaks of like events by state: known, none (no history), pending (not answered "
+            "yet), failing (the last lookup failed). Absent without --prometheus.",
+            labels=["state"],
         )
 
     def all(self) -> list[Metric]:

@@ -156,6 +156,7 @@ class ScalerCollector(Collector):
         found: tuple[int, int] | None = None
         demands: dict[int, int | None] = {}  # id(event) -> its demand: recurring events repeat
         names = workload.calendars or tuple(snapshot.calendars)
+        peaks = self._plans.peaks_for(workload, snapshot.loaded(names), now)  # `like` events
         for name in names:
             calendar = snapshot.calendars.get(name)
             if calendar is None:
@@ -167,7 +168,7 @@ class ScalerCollector(Collector):
                     break
                 key = id(occ.event)
                 if key not in demands:
-                    demands[key] = demand(occ.event, workload)
+                    demands[key] = demand(occ.event, workload, peaks)
                 if not demands[key]:
                     continue
                 lead_point = occ.start - effective_timing(occ.event, workload).lead_time

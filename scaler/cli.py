@@ -523,10 +523,13 @@ def cmd_report(args: argparse.Namespace) -> int:
             return results
 
     result = Report(workload=workload.ref, start=start, end=end, events=tuple(asyncio.run(fetch())))
-    if args.format == "json":
+    if args.format == "json":  # the contract's shape exactly (SPEC 9)
         print(json.dumps(result.to_json(), indent=2))
     else:
         print(_format_report(result, query, client.origin))
+        history = derivations([calendar], workload, peaks, start)
+        if history:  # floors of `like` events, as plan shows them
+            print("\nsized from history:\n" + "\n".join(_history_lines(history)))
     return 0 if result.ok else 2
 
 

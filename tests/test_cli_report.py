@@ -369,3 +369,5 @@ events:
 
     [row] = json.loads(capsys.readouterr().out)["events"]
     assert (row["event"], row["floor"], row["reached"]) == ("this-year", 24, format_instant(this))
+    assert 0 == report(path, server.url)
+    assert "sized from history:\n  this-year: " in capsys.readouterr().out

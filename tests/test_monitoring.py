@@ -24,7 +24,16 @@ import pytest
 import yaml
 
 from tests.prometheus import PrometheusServer, Sample, start_prometheus
-from tests.test_deploy import BASE, ROOT, Obj, _one, _render, _tool
+from tests.test_deploy import (
+    BASE,
+    K8S_VERSIONS,
+    ROOT,
+    Obj,
+    _kubernetes_validate,
+    _one,
+    _render,
+    _tool,
+)
 
 MONITORING = ROOT / "deploy" / "monitoring"
 ALERT_TESTS = Path(__file__).resolve().parent / "data" / "monitoring" / "alerts-test.yaml"
@@ -291,6 +300,8 @@ def test_service_monitor_scrapes_the_scaler_http_port_keeping_its_labels(
 
 def test_dashboard_configmap_is_for_the_grafana_sidecar(rendered: tuple[Obj, ...]) -> None:
     configmap = _one(rendered, "ConfigMap", "calendar-scaler-dashboard")
+    for version in K8S_VERSIONS:
+        _kubernetes_validate(configmap, version)
     assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
     [(key, text)] = configmap["data"].items()
     assert key.endswith(".json")

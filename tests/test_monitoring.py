@@ -477,7 +477,17 @@ def test_calendar_panels_show_upcoming_events_and_source_health(server: Promethe
     panels = {p["title"]: p for p in _panels()}
 
     def values(title: str) -> list[list[float]]:
-        return [[_last(s) for s in _query(server, t["expr"])] for t in panels[title]["targets"]]
+        return [
+            [_last(s) for s in _query(server, _substitute(t["expr"]))]
+            for t in panels[title]["targets"]
+        ]
 
     assert values("Upcoming events") == [[(T + 600) * 1000.0], [1.0], [4.0]]
     assert values("Source health") == [[1.0], [0.0], [30.0], [0.0], [0.0]]
+    # Only shop/storefront has a next sale; the HPA join keeps checkout out.
+    assert values("Next sale per workload") == [
+        [(T - 300) * 1000.0],
+        [(T + 600) * 1000.0],
+        [30.0],
+        [12.0],
+    ]

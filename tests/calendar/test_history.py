@@ -221,12 +221,24 @@ def test_an_unknown_peak_is_unavailable_only_once_the_occurrence_has_begun() -> 
     assert 0 == value_at([cal], WEB, begins, FAILING)
 
 
-def test_an_otherwise_the_workload_cannot_compute_is_a_missing_key() -> None:
+def test_an_otherwise_the_workload_cannot_compute_is_a_missing_key_when_it_would_apply() -> None:
     cal = calendar(sale(like("1.2", otherwise=factor("3")), targets=(Target(name="web"),)))
 
-    problem = missing_key([cal], WEB, S)
+    error, until = like_error([cal], WEB, NONE, S)
 
-    assert problem is not None and "baseReplicas" == problem[0].key
+    assert E == until
+    assert isinstance(error, MetadataError) and "baseReplicas" == error.key
+    assert "its otherwise (factor) needs baseReplicas: add baseReplicas to the trigger metadata" in str(
+        error
+    )
+    assert (None, None) == like_error([cal], WEB, known("47"), S)
+    assert missing_key([cal], WEB, S) is None  # the like scale itself needs no key
+
+
+def test_a_target_less_otherwise_skips_workloads_without_its_key() -> None:
+    cal = calendar(sale(like("1.2", otherwise=factor("3"))))
+
+    assert ((None, None), 0) == (like_error([cal], WEB, NONE, S), value_at([cal], WEB, S, NONE))
 
 
 def test_references_are_the_windows_of_like_events_not_over() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -168,3 +169,37 @@ def test_simulate_sizes_the_event_from_the_peak(
     assert ["47 at peak during black-friday-2025 x 1.2 = 57"] == [
         h["text"] for h in document["history"]
     ]
+
+
+README_HISTORY = [  # what the README's worked example says Prometheus holds (Tokyo times)
+    hpa("storefront", 12, LAST_START - 9 * 3600 - 3600),
+    hpa("storefront", 31, LAST_START - 9 * 3600 + 600),
+    hpa("storefront", 47, LAST_START - 9 * 3600 + 5 * 3600),
+    hpa("storefront", 20, LAST_START - 9 * 3600 + 86400),
+    hpa("checkout", 9, LAST_START - 9 * 3600),
+    hpa("checkout", 18, LAST_START - 9 * 3600 + 7200),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "meta", "expected"),
+    [
+        pytest.param("storefront", ["labels=tier=frontend"], 57, id="storefront"),
+        pytest.param("checkout", [], 27, id="checkout"),
+        pytest.param("search", ["labels=tier=frontend", "baseReplicas=4"], 12, id="search"),
+    ],
+)
+def test_the_readme_example_gives_what_the_readme_says(
+    capsys: pytest.CaptureFixture[str], prometheus: Any, name: str, meta: list[str],
+    expected: int,
+) -> None:  # fmt: skip
+    server = prometheus(README_HISTORY)
+    example = Path(__file__).parents[2] / "examples" / "black-friday-like.yaml"
+    flags = [f for m in meta for f in ("--meta", m)]
+
+    status = main(["plan", str(example), "--namespace", "shop", "--name", name, *flags,
+                   "--from", "2026-11-26T15:00", "--hours", "1", "--format", "json",
+                   "--prometheus", server.url])  # fmt: skip
+
+    assert (0, [expected]) == (status, [p["replicas"] for p in json.loads(capsys.readouterr().out)["points"]])

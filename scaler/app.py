@@ -106,10 +106,10 @@ async def serve(options: ServeOptions, *, stop: asyncio.Event | None = None) -> 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    if peaks is not None:  # known peaks read from --state-dir before the first call
+        await peaks.start()
     await grpc_server.start()
     await web.start()
-    if peaks is not None:
-        await peaks.start()
     try:
         await manager.start()
         await stop.wait()

@@ -193,8 +193,6 @@ def missing_key(
             known, last_end = False, None  # last_end may cost croniter work: only when needed
             for target in event.targets:
                 scale = target.scale or event.scale
-                if scale is not None and scale.otherwise is not None:
-                    scale = scale.otherwise  # a `like` falls back to it: it must work too
                 if scale is None or scale.kind not in lacking or not matches(target, workload):
                     continue
                 if not known:

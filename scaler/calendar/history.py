@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from scaler.calendar.evaluation import _amount, effective_timing, matches
+from scaler.calendar.evaluation import _NEEDS, _amount, effective_timing, matches
 from scaler.calendar.model import Calendar, Event, Once, Reference, Scale
 from scaler.calendar.workload import Workload
 from scaler.errors import CalendarUnavailable, MetadataError, ScalerError
@@ -169,41 +169,41 @@ def like_problems(
     """The errors a workload gets from `like` events without `otherwise`, with their spans."""
     problems: list[LikeProblem] = []
     for calendar, event, scale in _likes(calendars, workload, now):
-        if scale.otherwise is not None or scale.like is None:
+        ref, other = scale.like, scale.otherwise
+        peak = None if peaks is None or ref is None else peaks.get(ref)
+        if ref is None or (peak is not None and peak.state == "known"):
             continue
-        ref = scale.like
-        peak = None if peaks is None else peaks.get(ref)
-        if peak is not None and peak.state == "known":
-            continue
+        if other is not None and (_amount(other, workload) is not None or not event.targets):
+            continue  # otherwise applies (a target-less one skips workloads without its key)
         where = f"calendar {calendar.name!r} event {event.name!r}"
+        key, fix = "like", "add otherwise: to the event's scale"
+        if other is not None:  # targeted, and the workload lacks the key otherwise needs
+            key = _NEEDS[other.kind]
+            fix = f"its otherwise ({other.kind}) needs {key}: add {key} to the trigger metadata"
         timing = effective_timing(event, workload)
         assert isinstance(event.schedule, Once)  # parsing allows `like` on one-off events only
         s, e = event.schedule.start, event.schedule.end
         if peaks is None:
-            error: ScalerError = MetadataError(
-                "like",
+            message = (
                 f"{where} is sized like {ref.event!r} from Prometheus history, but the scaler "
-                f"has no --prometheus; start it with --prometheus URL, or add otherwise: to "
-                f"the event's scale",
+                f"has no --prometheus; start it with --prometheus URL, or {fix}"
             )
-            problems.append(LikeProblem(error, -(2**62), e))
+            problems.append(LikeProblem(MetadataError(key, message), -(2**62), e))
         elif peak is not None and peak.state == "none":
-            error = MetadataError(
-                "like",
+            message = (
                 f"{where} is sized like {ref.event!r}, but Prometheus has no history of "
-                f"{workload.ref} during it (query {peak.query}); add otherwise: to the "
-                "event's scale, narrow its targets, or fix --history-query",
+                f"{workload.ref} during it (query {peak.query}); {fix}, narrow the event's "
+                "targets, or fix --history-query"
             )
-            problems.append(LikeProblem(error, -(2**62), e))
+            problems.append(LikeProblem(MetadataError(key, message), -(2**62), e))
         else:
             why = peak.error if peak is not None and peak.error else "not fetched yet"
-            error = PeakUnavailable(
+            unavailable = PeakUnavailable(
                 f"{where}: the peak of {workload.ref} during {ref.event!r} is unknown ({why}); "
-                "the HPA holds its replicas until Prometheus answers; add otherwise: to the "
-                "event's scale to have a fallback"
+                f"the HPA holds its replicas until Prometheus answers; {fix} for a fallback"
             )
             begin = s - timing.lead_time - timing.ramp_up
-            problems.append(LikeProblem(error, begin, e + timing.ramp_down))
+            problems.append(LikeProblem(unavailable, begin, e + timing.ramp_down))
     return problems
 
 

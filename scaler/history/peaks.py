@@ -22,7 +22,8 @@ def peak_value(samples: Sequence[tuple[int, float]]) -> Decimal | None:
     is Python's repr of the float); None: no sample, no history."""
     if not samples:
         return None
-    return Decimal(repr(max(v for _, v in samples)))
+    value = Decimal(repr(max(v for _, v in samples)))
+    return Decimal(int(value)) if value == value.to_integral_value() else value  # 47, not 47.0
 
 
 async def look_up(

@@ -186,8 +186,11 @@ class PeakBook:
             samples = await self.client.query_range(query, start, end, STEP)
         except HistoryError as exc:
             self.lookups["error"] += 1
-            failures = self._failing.get(key, ("", 0))[1] + 1
+            before, failures = self._failing.get(key, ("", 0))
+            failures += 1
             self._failing[key] = (str(exc), failures)
+            if str(exc) != before:  # what the timelines say (UNAVAILABLE's message) changed
+                self._notify()
             delay = min(self._retry_max, self._retry_initial * 2.0 ** min(failures - 1, 30))
             delay *= self._rng.uniform(0.5, 1.0)
             log.warning(

@@ -18,6 +18,8 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 
 from scaler import logs
 from scaler.errors import ScalerError, UsageError
+from scaler.history.prometheus import DEFAULT_QUERY, PrometheusClient, headers_from_env
+from scaler.service.peaks import PeakBook
 from scaler.service.server import GrpcServer
 from scaler.service.tls import server_credentials
 from scaler.sources.config import SourceSpec, load_specs
@@ -43,6 +45,9 @@ class ServeOptions:
     tls_client_ca: Path | None = None
     state_dir: Path | None = None
     refresh: float = 60.0
+    prometheus: str | None = None  # section 9: history for `like` events
+    history_query: str | None = None  # None: DEFAULT_QUERY
+    prometheus_ca: Path | None = None
     grace: float = 10.0  # seconds calls get to finish after SIGTERM
     log_level: str = "info"
 
@@ -58,6 +63,21 @@ def _specs(options: ServeOptions) -> list[SourceSpec]:
     return specs
 
 
+def _peak_book(options: ServeOptions, store: CalendarStore) -> PeakBook | None:
+    if options.prometheus is None:
+        if options.history_query is not None or options.prometheus_ca is not None:
+            raise UsageError("--history-query and --prometheus-ca need --prometheus URL")
+        return None
+    client = PrometheusClient(
+        options.prometheus, headers=headers_from_env(os.environ), ca=options.prometheus_ca
+    )
+    log.info("history for like events from Prometheus", extra={"prometheus": client.origin})
+    return PeakBook(
+        client, template=options.history_query or DEFAULT_QUERY, state_dir=options.state_dir,
+        on_change=store.republish,
+    )  # fmt: skip
+
+
 async def serve(options: ServeOptions, *, stop: asyncio.Event | None = None) -> None:
     if (options.tls_cert is None) != (options.tls_key is None):
         raise UsageError("give --tls-cert and --tls-key together")
@@ -68,12 +88,13 @@ async def serve(options: ServeOptions, *, stop: asyncio.Event | None = None) -> 
     credentials = None
     if options.tls_cert is not None and options.tls_key is not None:
         credentials = server_credentials(options.tls_cert, options.tls_key, options.tls_client_ca)
+    peaks = _peak_book(options, store)
     registry = CollectorRegistry()
     # Memory, CPU and fds, named calendar_scaler_process_* like every metric of ours.
     ProcessCollector(namespace="calendar_scaler", registry=registry)
     grpc_server = GrpcServer(
         store, address=f"{options.host}:{options.grpc_port}", credentials=credentials,
-        registry=registry,
+        registry=registry, peaks=peaks,
     )  # fmt: skip
     manager = SourceManager(specs, store, state_dir=options.state_dir, refresh=options.refresh)
 
@@ -85,6 +106,8 @@ async def serve(options: ServeOptions, *, stop: asyncio.Event | None = None) -> 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    if peaks is not None:  # known peaks read from --state-dir before the first call
+        await peaks.start()
     await grpc_server.start()
     await web.start()
     try:
@@ -94,6 +117,8 @@ async def serve(options: ServeOptions, *, stop: asyncio.Event | None = None) -> 
     finally:
         await grpc_server.stop(options.grace)
         await manager.stop()
+        if peaks is not None:
+            await peaks.stop()
         await web.stop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)

@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from scaler.calendar.evaluation import check_workload, plan
+from scaler.calendar.history import check_likes, derivations
 from scaler.errors import CalendarUnavailable, MetadataError
 from scaler.service.plans import PlanCache
 from scaler.sources.store import CalendarStore
@@ -119,7 +120,18 @@ def plan_json(
     except MetadataError as exc:
         raise HttpError(400, str(exc)) from exc
     end = start + int(hours * 3600)
-    return plan(calendars, workload, start, end).to_json()
+    peaks = plans.peaks_for(workload, calendars, start)
+    try:
+        check_likes(calendars, workload, peaks, start, end)
+    except CalendarUnavailable as exc:  # a peak still unknown (section 9)
+        raise HttpError(503, str(exc)) from exc
+    except MetadataError as exc:
+        raise HttpError(400, str(exc)) from exc
+    document = plan(calendars, workload, start, end, peaks=peaks).to_json()
+    history = derivations(calendars, workload, peaks, start)
+    if history:  # additive: how `like` events were sized
+        document["history"] = [d.to_json() for d in history]
+    return document
 
 
 class WebServer:

@@ -80,7 +80,7 @@ async def serve(options: ServeOptions, *, stop: asyncio.Event | None = None) -> 
     from scaler.web.server import WebServer
 
     web = WebServer(store, grpc_server.plans, registry=registry, host=options.host,
-                    port=options.http_port)  # fmt: skip
+                    port=options.http_port, problems=grpc_server.servicer.problems)  # fmt: skip
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

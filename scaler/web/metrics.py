@@ -5,8 +5,8 @@ and the sources' health when Prometheus scrapes, on the event loop that owns the
 counters and latency histograms live in scaler.service.telemetry, in an interceptor.)
 
 Cardinality stays bounded: workloads appear only while KEDA asked about them in the last hour
-(PlanCache.seen), calendars are configured, and failure reasons are a fixed set, each exposed
-from 0 so that `increase()` sees the first failure.
+(PlanCache.seen, Problems.workloads), calendars are configured, and failure reasons are a
+fixed set, each exposed from 0 so that `increase()` sees the first failure.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from scaler.service.plans import PlanCache, Timeline
+from scaler.service.problems import Problems
 from scaler.sources import REASONS, CalendarStore
 from scaler.web.outlook import Outlook
 
@@ -58,10 +59,12 @@ class ScalerCollector(Collector):
         plans: PlanCache,
         *,
         outlook: Outlook | None = None,
+        problems: Problems | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._plans = plans
+        self._problems = problems or Problems(clock=clock)
         self._outlook = outlook or Outlook()
         self._clock = clock
         self._build = {"version": version(), "python": platform.python_version()}
@@ -77,10 +80,11 @@ class ScalerCollector(Collector):
         for timeline in latest_by_workload(self._plans.seen()):
             w = timeline.workload
             assert w is not None
-            labels = [w.namespace, w.name, w.metric_name]
-            f.workload_error.add_metric(labels, 0 if timeline.error is None else 1)
             if timeline.error is None:
-                f.replicas.add_metric(labels, timeline.value(now))
+                f.replicas.add_metric([w.namespace, w.name, w.metric_name], timeline.value(now))
+        for state in self._problems.workloads():
+            labels = [state.namespace, state.name, state.metric]
+            f.workload_error.add_metric(labels, 0 if state.error is None else 1)
 
         snapshot = self._store.snapshot
         self._outlook.forget_others(set(snapshot.calendars))
@@ -129,8 +133,8 @@ class _Families:
         self.workload_error = GaugeMetricFamily(
             "calendar_scaler_workload_error",
             "1 while the scaler answers this ScaledObject with an error (INVALID_ARGUMENT for "
-            "metadata an event needs, UNAVAILABLE for a calendar never loaded); the status page "
-            "shows the message.",
+            "bad metadata, GetMetricSpec's included, UNAVAILABLE for a calendar never loaded); "
+            "the status page and /api/workloads show the message.",
             labels=_WORKLOAD,
         )
         self.loaded = GaugeMetricFamily(

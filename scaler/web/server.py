@@ -181,8 +181,8 @@ class WebServer:
             from scaler.errors import ScalerError
 
             raise ScalerError(
-                f"cannot listen for HTTP on port {self.port} ({exc.strerror}); choose another "
-                "with --http-port"
+                f"--http-port {self.port}: cannot listen ({exc.strerror}); stop the other "
+                "process or pick another port"
             ) from exc
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("serving HTTP", extra={"port": self.port})

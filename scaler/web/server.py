@@ -245,6 +245,7 @@ class WebServer:
             message = f"request line over {MAX_REQUEST_LINE} bytes; shorten the URL\n"
             return "GET", Response(414, message), False
         count = size = 0
+        body = False  # a body follows the headers: it is not read, so drain it before closing
         while True:
             try:
                 header = await reader.readuntil(b"\n")
@@ -253,6 +254,9 @@ class WebServer:
             if header in (b"\r\n", b"\n"):
                 break
             count, size = count + 1, size + len(header)
+            name, _, value = header.partition(b":")
+            name, value = name.strip().lower(), value.strip()
+            body |= name == b"transfer-encoding" or (name == b"content-length" and value != b"0")
             if count > MAX_HEADERS or size > MAX_HEADER_BYTES:
                 message = (f"request headers over {MAX_HEADERS} lines or {MAX_HEADER_BYTES} "
                            "bytes; send fewer or shorter headers\n")  # fmt: skip
@@ -261,8 +265,7 @@ class WebServer:
         if len(fields) != 3:
             return "GET", Response(400, "bad request line\n"), False
         method, target = fields[0], fields[1]
-        # A body (only sent with methods answered 405) is not read: drain it before closing.
-        return method, self.respond(method, target), method in ("GET", "HEAD")
+        return method, self.respond(method, target), not body
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -155,7 +155,9 @@ class Problems:
 
     def _state(self, ref: _Ref, metric: str) -> tuple[dict[str, WorkloadState], WorkloadState]:
         now = self._clock()
-        siblings = self._objects.get((ref.namespace, ref.name))
+        # Bounded keys: KEDA sends Kubernetes names, anyone else may send megabytes.
+        namespace, name = ref.namespace[:_MAX_TEXT], ref.name[:_MAX_TEXT]
+        siblings = self._objects.get((namespace, name))
         state = None if siblings is None else siblings.get(metric)
         if state is None:
             if self._count >= _MAX_ENTRIES:
@@ -165,8 +167,7 @@ class Problems:
                 for s in self._objects.pop(oldest).values():
                     self._count -= 1
                     self._failing -= s.spec is not None or s.value is not None
-            namespace, name = ref.namespace[:_MAX_TEXT], ref.name[:_MAX_TEXT]
-            siblings = self._objects.setdefault((ref.namespace, ref.name), {})
+            siblings = self._objects.setdefault((namespace, name), {})
             state = siblings[metric] = WorkloadState(
                 namespace=namespace, name=name, metric=metric, first_seen=now, last_seen=now
             )

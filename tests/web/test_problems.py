@@ -149,3 +149,29 @@ def test_workloads_not_asked_about_for_an_hour_are_forgotten(
     web.clock.now = NOW + 3601
 
     assert workloads(web) == []
+
+
+def test_a_failing_push_stream_is_listed_with_its_call(stack: Callable[..., WebStack]) -> None:
+    web = stack({"sales": SALES})
+    ref = pb.ScaledObjectRef(namespace="shop", name="web", scalerMetadata=NEEDS_BASE)
+
+    with pytest.raises(grpc.RpcError) as failure:
+        next(iter(web.stub.StreamIsActive(ref, timeout=10)))
+
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    [entry] = workloads(web)
+    assert (entry["state"], entry["method"]) == ("error", "StreamIsActive")
+    assert "needs baseReplicas" in entry["error"]
+
+
+def test_a_new_message_restarts_since(stack: Callable[..., WebStack]) -> None:
+    web = stack({"sales": SALES})
+    assert poll(web, NEEDS_BASE) == grpc.StatusCode.INVALID_ARGUMENT
+    web.clock.now = NOW + 30
+    assert poll(web, NEEDS_BASE) == grpc.StatusCode.INVALID_ARGUMENT
+    assert workloads(web)[0]["since"] == format_instant(NOW)
+
+    web.clock.now = NOW + 60
+    assert poll(web, BAD_NUMBER) == grpc.StatusCode.INVALID_ARGUMENT
+
+    assert workloads(web)[0]["since"] == format_instant(NOW + 60)

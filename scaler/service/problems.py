@@ -36,8 +36,6 @@ _MAX_ENTRIES = 10_000  # a cluster has far fewer triggers; KEDA may send anythin
 _MAX_TEXT = 200  # characters kept of a name or metricName as sent
 _MAX_MESSAGE = 1000  # characters kept of an error message
 
-Key = tuple[str, str, str]  # namespace, name, metric
-
 
 class _Ref(Protocol):
     namespace: str
@@ -59,7 +57,6 @@ class WorkloadState:
     namespace: str
     name: str
     metric: str
-    first_seen: float
     last_seen: float
     spec: Failure | None = None  # GetMetricSpec's error
     value: Failure | None = None  # the value calls' error
@@ -169,7 +166,7 @@ class Problems:
                     self._failing -= s.spec is not None or s.value is not None
             siblings = self._objects.setdefault((namespace, name), {})
             state = siblings[metric] = WorkloadState(
-                namespace=namespace, name=name, metric=metric, first_seen=now, last_seen=now
+                namespace=namespace, name=name, metric=metric, last_seen=now
             )
             self._count += 1
         state.last_seen = now

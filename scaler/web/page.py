@@ -159,11 +159,12 @@ class StatusPage:
         self._outlook.forget_others(set(snapshot.calendars))
         workloads = latest_by_workload(self._plans.seen())
         upcoming = self._upcoming(snapshot, int(now))
+        failing = self._problems.failing()
         body = [
             self._header(snapshot, now),
             self._banners(snapshot, now),
-            self._summary(snapshot, workloads, upcoming, now),
-            _problems(self._problems.failing(), now),
+            self._summary(snapshot, upcoming, now),
+            _problems(failing, now),
             self._workloads(snapshot, workloads, now),
             self._events(upcoming, now),
             self._sources(snapshot, now),
@@ -221,7 +222,6 @@ class StatusPage:
     def _summary(
         self,
         snapshot: Snapshot,
-        workloads: Sequence[Timeline],
         upcoming: Sequence[tuple[str, Occurrence, int]],
         now: float,
     ) -> str:
@@ -230,6 +230,8 @@ class StatusPage:
         active = sorted({o.event.name for _, o, _ in upcoming if o.start <= now})
         future = [o for _, o, _ in upcoming if o.start > now]
         nxt = min(future, key=lambda o: o.start, default=None)
+        seen = self._problems.workloads()  # every call counts, a failing GetMetricSpec too
+        failing = sum(1 for w in seen if w.error is not None)
         tiles = [
             ("Calendars loaded", f"{loaded} / {total}", "good" if loaded == total else "bad", ""),
             (
@@ -244,7 +246,12 @@ class StatusPage:
                 "",
                 f"{nxt.event.name} at {_utc(nxt.start)} UTC" if nxt else "",
             ),
-            ("Workloads seen (1 h)", str(len(workloads)), "", "ScaledObjects KEDA asked about"),
+            (
+                "Workloads seen (1 h)",
+                str(len(seen)),
+                "bad" if failing else "",
+                f"{failing} failing: see Problems" if failing else "ScaledObjects KEDA asked about",
+            ),
         ]
         cells = "".join(
             f'<div class="tile {kind}"><div class="label">{escape(label)}</div>'

@@ -175,3 +175,15 @@ def test_a_new_message_restarts_since(stack: Callable[..., WebStack]) -> None:
     assert poll(web, BAD_NUMBER) == grpc.StatusCode.INVALID_ARGUMENT
 
     assert workloads(web)[0]["since"] == format_instant(NOW + 60)
+
+
+def test_the_summary_counts_failing_workloads(stack: Callable[..., WebStack]) -> None:
+    web = stack({"sales": SALES})
+    assert poll(web, BAD_NUMBER, name="cart") == grpc.StatusCode.INVALID_ARGUMENT
+    assert poll(web, NEEDS_BASE, name="web") == grpc.StatusCode.INVALID_ARGUMENT
+
+    assert poll(web, FIXED, name="api") == grpc.StatusCode.OK
+
+    assert "Workloads seen (1 h) 3 2 failing: see Problems" in " ".join(
+        page_of(web).all_text.split()
+    )

@@ -544,6 +544,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         calendars=calendars,
         config_file=Path(args.config) if args.config else None,
         example=example_calendar(),
+        host=args.listen_address,
         grpc_port=args.grpc_port,
         http_port=args.http_port,
         tls_cert=Path(args.tls_cert) if args.tls_cert else None,
@@ -567,6 +568,12 @@ def _duration(text: str) -> int:
         return parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _port(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port; give 0 to 65535")
+    return int(text)
 
 
 def _workload_flags(parser: argparse.ArgumentParser, *, required: bool) -> None:
@@ -600,8 +607,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--calendar", action="append", default=[], metavar="NAME=PATH_OR_URL",
                        help="a calendar source, repeatable; none: the shipped example")  # fmt: skip
     serve.add_argument("--config", metavar="FILE", help="YAML file listing calendars")
-    serve.add_argument("--grpc-port", type=int, default=9090)
-    serve.add_argument("--http-port", type=int, default=8080, help="metrics, health, status page")
+    serve.add_argument("--listen-address", default="[::]", metavar="ADDR",
+                       help="address both ports listen on (default: %(default)s, every IPv4 "
+                       "and IPv6 address; e.g. 127.0.0.1, or the pod IP)")  # fmt: skip
+    serve.add_argument("--grpc-port", type=_port, default=9090, metavar="PORT",
+                       help="KEDA's external scaler protocol (default: 9090)")  # fmt: skip
+    serve.add_argument("--http-port", type=_port, default=8080, metavar="PORT",
+                       help="metrics, health, status page (default: 8080)")  # fmt: skip
     serve.add_argument("--tls-cert", metavar="F")
     serve.add_argument("--tls-key", metavar="F")
     serve.add_argument("--tls-client-ca", metavar="F", help="require client certificates (mTLS)")

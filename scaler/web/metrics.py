@@ -5,8 +5,8 @@ and the sources' health when Prometheus scrapes, on the event loop that owns the
 counters and latency histograms live in scaler.service.telemetry, in an interceptor.)
 
 Cardinality stays bounded: workloads appear only while KEDA asked about them in the last hour
-(PlanCache.seen), calendars are configured, and failure reasons are a fixed set, each exposed
-from 0 so that `increase()` sees the first failure.
+(PlanCache.seen, Problems.workloads), calendars are configured, and failure reasons are a
+fixed set, each exposed from 0 so that `increase()` sees the first failure.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from scaler.calendar.evaluation import demand, effective_timing
 from scaler.calendar.model import Occurrence
 from scaler.calendar.workload import Workload
 from scaler.service.plans import PlanCache, Timeline
+from scaler.service.problems import Problems
 from scaler.sources import REASONS, CalendarStore, Snapshot
 from scaler.web.outlook import Outlook
 
@@ -62,10 +63,12 @@ class ScalerCollector(Collector):
         plans: PlanCache,
         *,
         outlook: Outlook | None = None,
+        problems: Problems | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._plans = plans
+        self._problems = problems or Problems(clock=clock)
         self._outlook = outlook or Outlook()
         self._clock = clock
         self._build = {"version": version(), "python": platform.python_version()}
@@ -85,9 +88,8 @@ class ScalerCollector(Collector):
         for timeline in latest_by_workload(self._plans.seen()):
             w = timeline.workload
             assert w is not None
-            labels = [w.namespace, w.name, w.metric_name]
-            f.workload_error.add_metric(labels, 0 if timeline.error is None else 1)
             if timeline.error is None:
+                labels = [w.namespace, w.name, w.metric_name]
                 f.replicas.add_metric(labels, timeline.value(now))
                 known = sales.get(id(timeline))
                 if (
@@ -105,6 +107,9 @@ class ScalerCollector(Collector):
                     f.next_start_w.add_metric(labels, start)
                     f.next_lead.add_metric(labels, lead_point)
                     f.next_floor.add_metric(labels, timeline.value(start))
+        for state in self._problems.workloads():
+            labels = [state.namespace, state.name, state.metric]
+            f.workload_error.add_metric(labels, 0 if state.error is None else 1)
 
         self._outlook.forget_others(set(snapshot.calendars))
         for name, calendar in snapshot.calendars.items():
@@ -133,8 +138,8 @@ class ScalerCollector(Collector):
         if peaks is not None:
             for result, count in peaks.lookups.items():
                 f.history_lookups.add_metric([result], count)
-            for state, count in peaks.counts().items():
-                f.history_peaks.add_metric([state], count)
+            for kind, count in peaks.counts().items():
+                f.history_peaks.add_metric([kind], count)
         return f.all()
 
     def _next_sale(
@@ -204,8 +209,8 @@ class _Families:
         self.workload_error = GaugeMetricFamily(
             "calendar_scaler_workload_error",
             "1 while the scaler answers this ScaledObject with an error (INVALID_ARGUMENT for "
-            "metadata an event needs, UNAVAILABLE for a calendar never loaded); the status page "
-            "shows the message.",
+            "bad metadata, GetMetricSpec's included, UNAVAILABLE for a calendar never loaded); "
+            "the status page and /api/workloads show the message.",
             labels=_WORKLOAD,
         )
         self.loaded = GaugeMetricFamily(

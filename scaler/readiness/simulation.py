@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from scaler.calendar.evaluation import demand, effective_timing, occurrences, plan, reach
+from scaler.calendar.history import Peaks
 from scaler.calendar.model import Calendar
 from scaler.calendar.timefmt import format_duration, format_instant, parse_duration
 from scaler.calendar.workload import MAX_HEADROOM_LEAD, Workload
@@ -729,6 +730,7 @@ def _prepare(
     s: Settings,
     start: int,
     end: int,
+    peaks: Peaks = None,
     *,
     warmup: Workload | None = None,  # whose reach sets the warm-up, if not the workload's
 ) -> tuple[_Steps, _Activity, int]:
@@ -739,7 +741,7 @@ def _prepare(
     """
     before, _ = reach(calendars, warmup or workload)
     origin = start - before - 1
-    points = plan(calendars, workload, origin, end, with_events=False).points
+    points = plan(calendars, workload, origin, end, with_events=False, peaks=peaks).points
     steps = _Steps([p.at for p in points], [p.value for p in points])
     initial = s.steady(steps.values[0]) if s.initial_replicas is None else s.initial_replicas
     return steps, _Activity(steps, s.baseline), initial
@@ -757,9 +759,16 @@ class _Model:
     headroom trigger's headroomLead."""
 
     def __init__(
-        self, calendars: Sequence[Calendar], workload: Workload, s: Settings, start: int, end: int
+        self,
+        calendars: Sequence[Calendar],
+        workload: Workload,
+        s: Settings,
+        start: int,
+        end: int,
+        peaks: Peaks = None,
     ) -> None:
         self.calendars = calendars
+        self.peaks = peaks
         self.workload = workload
         self.s = s
         self.start = start
@@ -779,7 +788,7 @@ class _Model:
         s, end = self.s, self.end
         room = None if headroom is None or s.free_pods is None else _room(workload, headroom)
         steps, activity, initial = _prepare(self.calendars, workload, s, self.start, end,
-                                            warmup=room)  # fmt: skip
+                                            self.peaks, warmup=room)  # fmt: skip
         runs = [_run(steps, activity, s, phase, end, initial) for phase in range(s.hpa_sync)]
         if s.free_pods is None:  # every pod finds room at once
             readies = [_ready(r, s.pod_startup, end) for r in runs]
@@ -789,7 +798,7 @@ class _Model:
                 # Both HPAs are synced by one controller: the placeholders' in the same phase.
                 p = s.placeholders
                 r_steps, r_activity, r_initial = _prepare(self.calendars, room, p, self.start,
-                                                          end, warmup=room)  # fmt: skip
+                                                          end, self.peaks, warmup=room)  # fmt: skip
                 holders = [_run(r_steps, r_activity, p, phase, end, r_initial)
                            for phase in range(s.hpa_sync)]  # fmt: skip
             readies = [
@@ -907,6 +916,7 @@ def simulate(
     settings: Settings | None = None,
     *,
     advise: bool = True,
+    peaks: Peaks = None,
 ) -> Simulation:
     """Every occurrence starting in [start, end) that concerns the workload, judged at its start.
 
@@ -917,12 +927,12 @@ def simulate(
     if end <= start:
         raise ValueError(f"simulation range is empty: end {format_instant(end)} is not after start")
     s = Settings() if settings is None else settings
-    model = _Model(calendars, workload, s, start, end)
+    model = _Model(calendars, workload, s, start, end, peaks)
     base = model.outcome(workload.lead_time, s.headroom)
 
     rows: list[Readiness] = []
     for occ in occurrences(calendars, start, end):
-        if not start <= occ.start < end or demand(occ.event, workload) is None:
+        if not start <= occ.start < end or demand(occ.event, workload, peaks) is None:
             continue
         asked = base.asked.at(occ.start)
         ready = base.ready_at(occ.start)
@@ -954,7 +964,9 @@ def simulate(
     overall = room = None
     if advise:
         # Late because of nodes: ready at its start if every pod found room at once.
-        unlimited = _Model(calendars, workload, dataclasses.replace(s, free_pods=None), start, end)
+        unlimited = _Model(
+            calendars, workload, dataclasses.replace(s, free_pods=None), start, end, peaks
+        )
         lead = workload.lead_time
         for i, row in enumerate(rows):
             if row.status == "late":

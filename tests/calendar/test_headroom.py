@@ -367,3 +367,26 @@ def test_no_placeholders_once_every_lead_point_passed(cal: Calendar, room: Workl
     )
     assert 0 == value_at([cal], room, last)
     assert 0 == value_at([cal], room, T0 + 20_000)
+
+
+# -- sized from history (SPEC section 9) ------------------------------------------------------
+
+
+def test_a_like_event_gives_the_placeholders_the_served_workloads_peak() -> None:
+    from decimal import Decimal
+
+    from scaler.calendar.history import Peak, references
+    from scaler.calendar.model import Reference, Scale
+
+    last = Reference("last-year", T0 - 400 * 86400, T0 - 399 * 86400)
+    sized = dataclasses.replace(
+        SALE,
+        scale=Scale(kind="like", amount=Decimal("1.5"), like=last),
+        targets=(Target(namespace="shop", name="web"),),
+    )
+    peaks = {last: Peak(state="known", value=Decimal("8"), query="q")}  # ceil(8 x 1.5) = 12
+
+    assert references([calendar(sized)], ROOM, T0) == {last}  # the served workload's windows
+    assert 12 == value_at([calendar(sized)], ROOM, S - 1000, peaks)
+    points = plan([calendar(sized)], ROOM, S - 1600, S, peaks=peaks).points
+    assert [(S - 1600, 0), (S - 1500, 12), (S - 900, 9)] == [(p.at, p.value) for p in points[:3]]

@@ -21,7 +21,7 @@ import grpc
 
 from scaler._proto import externalscaler_pb2 as pb
 from scaler._proto import externalscaler_pb2_grpc as pb_grpc
-from scaler.errors import CalendarUnavailable, MetadataError, ScalerError
+from scaler.errors import CalendarUnavailable, MetadataError, PlanPending, ScalerError
 from scaler.service.plans import PlanCache, Timeline
 
 __all__ = ["ExternalScalerServicer"]
@@ -33,7 +33,7 @@ _INACTIVE = pb.IsActiveResponse(result=False)
 async def _abort(context: grpc.aio.ServicerContext, error: ScalerError) -> None:
     code = (
         grpc.StatusCode.UNAVAILABLE
-        if isinstance(error, CalendarUnavailable)
+        if isinstance(error, (CalendarUnavailable, PlanPending))
         else (grpc.StatusCode.INVALID_ARGUMENT)
     )
     await context.abort(code, str(error))
@@ -51,9 +51,15 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):  # type: ignore[mi
         self._stopping.set()
 
     async def _timeline(
-        self, ref: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
+        self, ref: pb.ScaledObjectRef, context: grpc.aio.ServicerContext, *, patient: bool = False
     ) -> Timeline:
-        timeline = self._plans.timeline(ref.namespace, ref.name, ref.scalerMetadata)
+        """The request's timeline; a unary call waits for a build a bounded time (UNAVAILABLE
+        after it), a stream (`patient`) as long as the build takes: it has no deadline."""
+        try:
+            timeline = await self._plans.timeline_of(ref, patient=patient)
+        except PlanPending as exc:
+            await _abort(context, exc)
+            raise  # unreachable: abort raises
         if timeline.error is not None:
             await _abort(context, timeline.error)
         return timeline
@@ -77,9 +83,7 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):  # type: ignore[mi
     async def GetMetrics(
         self, request: pb.GetMetricsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetMetricsResponse:
-        timeline = self._plans.timeline_of(request.scaledObjectRef)
-        if timeline.error is not None:
-            await _abort(context, timeline.error)
+        timeline = await self._timeline(request.scaledObjectRef, context)
         value = self._value(timeline)
         assert timeline.workload is not None
         name = request.metricName or timeline.workload.metric_name
@@ -88,9 +92,7 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):  # type: ignore[mi
     async def IsActive(
         self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
     ) -> pb.IsActiveResponse:
-        timeline = self._plans.timeline_of(request)
-        if timeline.error is not None:
-            await _abort(context, timeline.error)
+        timeline = await self._timeline(request, context)
         return _ACTIVE if self._value(timeline) > 0 else _INACTIVE
 
     async def StreamIsActive(
@@ -101,7 +103,7 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):  # type: ignore[mi
         try:
             while not self._stopping.is_set():
                 changed = self._plans.changed()  # taken before reading: no swap is missed
-                timeline = await self._timeline(request, context)
+                timeline = await self._timeline(request, context, patient=True)
                 now = self._clock()
                 active = self._value(timeline) > 0
                 if active != sent:

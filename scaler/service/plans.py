@@ -51,10 +51,10 @@ FORGET_AFTER = 3600  # workloads not asked about for this long are dropped
 _ANY = Workload(namespace="", name="")  # a workload with no minimums of its own
 
 WorkloadKey = tuple[str, str, frozenset[tuple[str, str]]]
-# Bytes remembered per distinct metadata set, at most (approximate: keys, values and a
-# timeline's change points). A typical workload takes a few KB; the pod's limit is 256Mi.
-TIMELINES_MAX_BYTES = 48 * 2**20
-BY_REF_MAX_BYTES = 8 * 2**20  # request encodings -> key, for the lookup on every call
+# Bytes remembered for distinct metadata sets, at most, in all (approximate: keys, values,
+# a timeline's change points; an eighth of it for request encodings). A typical workload
+# takes a few KB; the pod's memory limit is 256Mi.
+REMEMBER_MAX_BYTES = 56 * 2**20
 BUILD_WAIT = 1.0  # seconds a call waits for its workload's build (KEDA's HPA path: ~3 s for 3)
 _ENTRY_BYTES = 400  # a Timeline, its Workload and the dict slots, roughly
 _POINT_BYTES = 50  # one change point: an int in `times` (32) and two list slots
@@ -221,14 +221,14 @@ class PlanCache:
         store: CalendarStore,
         *,
         clock: Callable[[], float] = time.time,
-        max_bytes: int = TIMELINES_MAX_BYTES,
+        max_bytes: int = REMEMBER_MAX_BYTES,
         build_wait: float = BUILD_WAIT,
     ) -> None:
         self._store = store
         self._clock = clock
         self._build_wait = build_wait
-        self._timelines: _Lru[WorkloadKey, Timeline] = _Lru(max_bytes)
-        self._by_ref: _Lru[bytes, WorkloadKey] = _Lru(BY_REF_MAX_BYTES)  # by encoded request
+        self._timelines: _Lru[WorkloadKey, Timeline] = _Lru(max_bytes - max_bytes // 8)
+        self._by_ref: _Lru[bytes, WorkloadKey] = _Lru(max_bytes // 8)  # by encoded request
         self._building: dict[WorkloadKey, _Building] = {}  # builds queued or running
         self._worker = _Worker()
         self._expansion: _Expansion | None = None
@@ -299,7 +299,9 @@ class PlanCache:
         try:
             workload = self.workload(namespace, name, metadata)
         except MetadataError as exc:  # remembered too: KEDA asks again every poll
-            entry = Timeline(workload=None, error=exc, valid_until=2**62)
+            # A copy without the traceback, whose frames hold the whole request.
+            error = MetadataError(exc.key, str(exc))
+            entry = Timeline(workload=None, error=error, valid_until=2**62)
             entry.version = self._store.snapshot.version
         else:
             entry = Timeline(workload=workload)

@@ -75,14 +75,21 @@ def _lenient(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], A
     return decode
 
 
-async def _reject(context: grpc.aio.ServicerContext, method: str, request: _Undecodable) -> None:
+def _log_undecodable(method: str, request: _Undecodable) -> None:
     extra = {"method": method, "bytes": request.size, "problem": request.problem}
     log.warning("request body is not a valid message", extra=extra)
-    await context.abort(
-        grpc.StatusCode.INVALID_ARGUMENT,
+
+
+def _undecodable(method: str, request: _Undecodable) -> str:
+    return (
         f"{method}: the request body ({request.size} bytes) is not a valid message "
-        f"({request.problem}); send the request message of this method's .proto",
+        f"({request.problem}); send the request message of this method's .proto"
     )
+
+
+async def _reject(context: grpc.aio.ServicerContext, method: str, request: _Undecodable) -> None:
+    _log_undecodable(method, request)
+    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, _undecodable(method, request))
 
 
 class _Tally:
@@ -222,7 +229,7 @@ class RpcMetrics(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_stream is not None and inspect.isasyncgenfunction(handler.stream_stream):
-            inner_bidi = handler.stream_stream  # reflection
+            inner_bidi = handler.stream_stream
 
             async def checked(requests: Any, context: grpc.aio.ServicerContext) -> Any:
                 async for request in requests:
@@ -241,6 +248,26 @@ class RpcMetrics(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
             return grpc.stream_stream_rpc_method_handler(
                 bidi,
+                request_deserializer=_lenient(handler.request_deserializer),
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_stream is not None:  # a plain generator, run in a thread (reflection)
+            inner_sync = handler.stream_stream
+
+            def checked_sync(requests: Any, context: Any) -> Any:
+                for request in requests:
+                    if type(request) is _Undecodable:
+                        _log_undecodable(full_method, request)
+                        context.abort(
+                            grpc.StatusCode.INVALID_ARGUMENT, _undecodable(full_method, request)
+                        )
+                    yield request
+
+            def bidi_sync(requests: Any, context: Any) -> Any:
+                yield from inner_sync(checked_sync(requests, context), context)
+
+            return grpc.stream_stream_rpc_method_handler(
+                bidi_sync,
                 request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )

@@ -141,7 +141,14 @@ class _Worker:
 
     def _run(self) -> None:
         while True:
-            future, fn = self._queue.get()
+            try:
+                future, fn = self._queue.get(timeout=60)
+            except queue.Empty:  # idle: end (the next submit starts another)
+                with self._lock:
+                    if self._queue.empty():
+                        self._thread = None
+                        return
+                continue
             if not future.set_running_or_notify_cancel():
                 continue
             try:
@@ -375,18 +382,21 @@ class PlanCache:
         """Have `entry` built in the worker (one build per key at a time) and wait for it up
         to `wait` seconds (None: no limit); PlanPending when it is not done by then."""
         assert entry.workload is not None
-        building = self._building.get(key)
-        if building is None:
-            building = self._submit(key, entry, int(now))
-        await asyncio.wait({building.done}, timeout=wait)
-        if not building.done.done():
-            # Not started yet: drop it, so that builds nobody waits for do not pile up in
-            # the queue (the next call asks again); once running, it finishes and applies.
-            building.future.cancel()
-            raise PlanPending(entry.workload.ref, wait or 0.0)
+        while True:
+            building = self._building.get(key)
+            if building is None:
+                building = self._submit(key, entry, int(now))
+            await asyncio.wait({building.done}, timeout=wait)
+            if not building.done.done():
+                # Not started yet: drop it, so that builds nobody waits for do not pile up
+                # in the queue (the next call asks again); once running, it goes on.
+                building.future.cancel()
+                raise PlanPending(entry.workload.ref, wait or 0.0)
+            if not building.future.cancelled():
+                break
+            if wait is not None:  # another call gave up on it
+                raise PlanPending(entry.workload.ref, wait)
         error = building.done.result()
-        if building.future.cancelled():
-            raise PlanPending(entry.workload.ref, wait or 0.0)
         if error is not None:
             raise error
 

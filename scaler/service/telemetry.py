@@ -261,6 +261,10 @@ class RpcMetrics(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                         context.abort(
                             grpc.StatusCode.INVALID_ARGUMENT, _undecodable(full_method, request)
                         )
+                        # The sync context's abort returns instead of raising: end the
+                        # requests, or the handler's thread reads on and can hang for good
+                        # once the server stops (and with it the interpreter's exit).
+                        return
                     yield request
 
             def bidi_sync(requests: Any, context: Any) -> Any:

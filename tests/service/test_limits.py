@@ -46,6 +46,17 @@ def _value(client: Client, scaled_object: pb.ScaledObjectRef) -> int:
     return int(response.metricValues[0].metricValue)
 
 
+def _value_once_built(client: Client, scaled_object: pb.ScaledObjectRef) -> int:
+    """The value, asking again while the plan is still being built (a busy machine)."""
+    for _ in range(10):
+        try:
+            return _value(client, scaled_object)
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                raise
+    raise AssertionError("still UNAVAILABLE after 10 calls")
+
+
 # -- `<key>FromEnv` ---------------------------------------------------------------------------
 
 
@@ -165,13 +176,20 @@ def test_the_server_answers_a_valid_request_after_a_garbage_one(
 # -- no request holds the event loop -----------------------------------------------------
 
 
+class HeldBuilds(threading.Event):
+    """Set it to let timeline builds run; `started` counts the builds that began."""
+
+    started = 0
+
+
 @pytest.fixture
-def held_builds(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+def held_builds(monkeypatch: pytest.MonkeyPatch) -> Iterator[HeldBuilds]:
     """Every timeline build waits until the event is set (always set at the end)."""
-    release = threading.Event()
+    release = HeldBuilds()
     compute = PlanCache._compute
 
     def held(self: PlanCache, *args: Any) -> Any:
+        release.started += 1
         release.wait(timeout=30)
         return compute(self, *args)
 
@@ -181,7 +199,7 @@ def held_builds(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
 
 
 def test_a_slow_build_is_unavailable_while_the_server_keeps_answering(
-    serve: Serve, connect: Connect, held_builds: threading.Event
+    serve: Serve, connect: Connect, held_builds: HeldBuilds
 ) -> None:
     # A 31d lead on a calendar with an event every minute took ~30 s to build, on the loop:
     # every RPC and health check of the scaler waited for it.
@@ -198,18 +216,38 @@ def test_a_slow_build_is_unavailable_while_the_server_keeps_answering(
 
 
 def test_a_slow_build_is_answered_once_it_is_done(
-    serve: Serve, connect: Connect, held_builds: threading.Event
+    serve: Serve, connect: Connect, held_builds: HeldBuilds
 ) -> None:
     client = connect(serve({"sales": LAUNCH}, clock=Clock(DURING)))
     _error(client.scaler.GetMetrics, metrics_request(ref(), "x"))  # UNAVAILABLE: held
 
     held_builds.set()
 
-    assert 7 == _value(client, ref())  # waits for the build (a second at most) or finds it
+    assert 7 == _value_once_built(client, ref())
+
+
+def test_builds_nobody_waits_for_any_more_are_dropped_before_they_start(
+    serve: Serve, connect: Connect, held_builds: HeldBuilds
+) -> None:
+    # Else distinct metadata sets sent faster than they build would queue builds for ever.
+    client = connect(serve({"sales": LAUNCH}, clock=Clock(DURING)))
+    calls = [
+        client.scaler.GetMetrics.future(
+            metrics_request(ref(name=f"web-{i}"), "x"), timeout=CALL_TIMEOUT
+        )
+        for i in range(4)
+    ]
+    codes = {call.exception().code() for call in calls}  # one build running, three queued
+
+    held_builds.set()
+    probe = _value_once_built(client, ref(name="probe"))  # built after whatever is queued
+
+    assert ({grpc.StatusCode.UNAVAILABLE}, 7) == (codes, probe)
+    assert 2 == held_builds.started  # the one that was running, and the probe's
 
 
 def test_a_stream_waits_for_a_slow_build_instead_of_failing(
-    serve: Serve, connect: Connect, held_builds: threading.Event
+    serve: Serve, connect: Connect, held_builds: HeldBuilds
 ) -> None:
     client = connect(serve({"sales": LAUNCH}, clock=Clock(DURING)))
     stream = client.scaler.StreamIsActive(ref(), timeout=CALL_TIMEOUT)

@@ -8,6 +8,8 @@
     ├── CalendarUnavailable      a calendar a workload needs has never loaded (-> UNAVAILABLE)
     ├── PlanPending              a workload's plan is still being built (-> UNAVAILABLE)
     ├── SourceError              a source could not be read (network, file, size limit, ...)
+    ├── HistoryError             Prometheus history could not be read (down, bad query, ...)
+    │                            .reason: short label for metrics (fetch, timeout, query, ...)
     └── UsageError               a command-line argument is wrong (exit 1 / 2)
 
 Messages name the place and the fix; gRPC status codes are chosen only at the servicer boundary.
@@ -18,6 +20,7 @@ from __future__ import annotations
 __all__ = [
     "CalendarError",
     "CalendarUnavailable",
+    "HistoryError",
     "MetadataError",
     "PlanPending",
     "ScalerError",
@@ -75,6 +78,15 @@ class SourceError(ScalerError):
 
     def __init__(self, message: str, *, reason: str = "fetch") -> None:
         self.reason = reason  # short, bounded label for metrics: fetch, timeout, size, parse, ...
+        super().__init__(message)
+
+
+class HistoryError(ScalerError):
+    """Prometheus could not answer a history query; the message carries Prometheus's own error
+    text when Prometheus answered with one (a bad query, say)."""
+
+    def __init__(self, message: str, *, reason: str = "fetch") -> None:
+        self.reason = reason  # short, bounded label for metrics: fetch, timeout, size, query, ...
         super().__init__(message)
 
 

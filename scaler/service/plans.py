@@ -30,9 +30,11 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from scaler.calendar.evaluation import missing_key, occurrences, plan, reach
+from scaler.calendar.history import Peaks, like_error, references
 from scaler.calendar.model import Calendar, Occurrence
 from scaler.calendar.workload import Workload, check_size, parse_metadata
 from scaler.errors import CalendarUnavailable, MetadataError, PlanPending, ScalerError
+from scaler.service.peaks import PeakBook
 from scaler.sources.store import CalendarStore, Snapshot
 
 __all__ = ["PlanCache", "Timeline", "WorkloadKey"]
@@ -228,11 +230,13 @@ class PlanCache:
         store: CalendarStore,
         *,
         clock: Callable[[], float] = time.time,
+        peaks: PeakBook | None = None,
         max_bytes: int = REMEMBER_MAX_BYTES,
         build_wait: float = BUILD_WAIT,
     ) -> None:
         self._store = store
         self._clock = clock
+        self.peaks = peaks  # None: no --prometheus
         self._build_wait = build_wait
         self._timelines: _Lru[WorkloadKey, Timeline] = _Lru(max_bytes - max_bytes // 8)
         self._by_ref: _Lru[bytes, WorkloadKey] = _Lru(max_bytes // 8)  # by encoded request
@@ -333,6 +337,12 @@ class PlanCache:
             if ns == namespace and n == name and timeline.last_seen > latest[0]:
                 latest = (timeline.last_seen, dict(metadata))
         return latest[1]
+
+    def peaks_for(self, workload: Workload, calendars: list[Calendar], now: int) -> Peaks:
+        """This workload's peaks for its `like` events not over; unknown ones are asked for."""
+        if self.peaks is None:
+            return None
+        return self.peaks.peaks(workload, references(calendars, workload, now))
 
     def changed(self) -> asyncio.Event:
         """An event set at the next snapshot swap (take it before reading, then wait)."""
@@ -439,6 +449,10 @@ class PlanCache:
         if problem is not None:
             until = 2**62 if problem[1] is None else problem[1]
             return _Built(version, problem[0], [], [], 0, until)
+        peaks = self.peaks_for(workload, calendars, now)
+        like_problem, like_change = like_error(calendars, workload, peaks, now)
+        if like_problem is not None:  # until it ends, or a peak arrives (a republish)
+            return _Built(version, like_problem, [], [], 0, like_change or 2**62)
         start, end = now - WINDOW_BEFORE, now + WINDOW_AFTER
         expanded: list[Occurrence] | None = None
         # Each calendar's shared expansion reaches SHARED_REACH beyond its own events' reach.
@@ -452,12 +466,17 @@ class PlanCache:
         ):
             exp = self._shared(snapshot, start, end)
             expanded = [o for name in names for o in exp.by_calendar.get(name, ())]
-        timeline = plan(calendars, workload, start, end, with_events=False, expanded=expanded)
+        timeline = plan(
+            calendars, workload, start, end, with_events=False, expanded=expanded, peaks=peaks
+        )
         times = [p.at for p in timeline.points]
         values = [p.value for p in timeline.points]
         # A missing key may start to matter when a targeted event is added later: the next
         # swap rebuilds. Nothing else changes the answer inside the window.
-        return _Built(version, None, times, values, start, end - REFRESH_BEFORE_END)
+        until = end - REFRESH_BEFORE_END
+        if like_change is not None:  # an unknown peak starts to matter then: UNAVAILABLE
+            until = min(until, like_change)
+        return _Built(version, None, times, values, start, until)
 
     # -- reacting to reloads ---------------------------------------------------------------
 

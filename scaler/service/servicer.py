@@ -23,6 +23,7 @@ from scaler._proto import externalscaler_pb2 as pb
 from scaler._proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.errors import CalendarUnavailable, MetadataError, PlanPending, ScalerError
 from scaler.service.plans import PlanCache, Timeline
+from scaler.service.problems import Problems
 
 __all__ = ["ExternalScalerServicer"]
 
@@ -45,23 +46,33 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):  # type: ignore[mi
         self._clock = clock
         self._stopping = asyncio.Event()
         self.on_value: Callable[[Timeline, int], None] | None = None  # metrics hook
+        self.problems = Problems(clock=clock)  # who gets errors: status page, logs
 
     def shutdown(self) -> None:
         """End every open stream with OK (graceful shutdown)."""
         self._stopping.set()
 
     async def _timeline(
-        self, ref: pb.ScaledObjectRef, context: grpc.aio.ServicerContext, *, patient: bool = False
+        self,
+        method: str,
+        ref: pb.ScaledObjectRef,
+        context: grpc.aio.ServicerContext,
+        *,
+        patient: bool = False,
     ) -> Timeline:
-        """The request's timeline; a unary call waits for a build a bounded time (UNAVAILABLE
-        after it), a stream (`patient`) as long as the build takes: it has no deadline."""
+        """The request's timeline, noted in `problems`. A unary call waits for a build a
+        bounded time, then gets UNAVAILABLE (not a problem: the next call gets the answer); a
+        stream (`patient`) waits as long as the build takes: it has no deadline."""
         try:
             timeline = await self._plans.timeline_of(ref, patient=patient)
         except PlanPending as exc:
             await _abort(context, exc)
             raise  # unreachable: abort raises
         if timeline.error is not None:
+            self.problems.failed(method, ref, timeline.workload, timeline.error)
             await _abort(context, timeline.error)
+        assert timeline.workload is not None
+        self.problems.answered(method, ref, timeline.workload)
         return timeline
 
     def _value(self, timeline: Timeline) -> int:
@@ -76,14 +87,16 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):  # type: ignore[mi
         try:
             workload = self._plans.workload(request.namespace, request.name, request.scalerMetadata)
         except MetadataError as exc:
+            self.problems.failed("GetMetricSpec", request, None, exc)
             await _abort(context, exc)
             raise  # unreachable: abort raises
+        self.problems.answered("GetMetricSpec", request, workload)
         return _spec(workload.metric_name)
 
     async def GetMetrics(
         self, request: pb.GetMetricsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetMetricsResponse:
-        timeline = await self._timeline(request.scaledObjectRef, context)
+        timeline = await self._timeline("GetMetrics", request.scaledObjectRef, context)
         value = self._value(timeline)
         assert timeline.workload is not None
         name = request.metricName or timeline.workload.metric_name
@@ -92,7 +105,7 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):  # type: ignore[mi
     async def IsActive(
         self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
     ) -> pb.IsActiveResponse:
-        timeline = await self._timeline(request, context)
+        timeline = await self._timeline("IsActive", request, context)
         return _ACTIVE if self._value(timeline) > 0 else _INACTIVE
 
     async def StreamIsActive(
@@ -103,7 +116,7 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):  # type: ignore[mi
         try:
             while not self._stopping.is_set():
                 changed = self._plans.changed()  # taken before reading: no swap is missed
-                timeline = await self._timeline(request, context, patient=True)
+                timeline = await self._timeline("StreamIsActive", request, context, patient=True)
                 now = self._clock()
                 active = self._value(timeline) > 0
                 if active != sent:

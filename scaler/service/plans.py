@@ -113,7 +113,7 @@ class _Lru(Generic[K, V]):
 def _key_bytes(key: WorkloadKey) -> int:
     namespace, name, metadata = key
     text = len(namespace) + len(name) + sum(len(k) + len(v) for k, v in metadata)
-    return _ENTRY_BYTES + text + 120 * len(metadata)  # str headers and set slots
+    return _ENTRY_BYTES + text + 190 * len(metadata)  # a tuple, two str headers, set slots
 
 
 class _Worker:
@@ -288,7 +288,8 @@ class PlanCache:
         if key is None or entry is None:
             key, entry = self._entry(ref.namespace, ref.name, ref.scalerMetadata)
             if self._timelines.get(key) is entry:  # else it is not remembered at all
-                self._by_ref.put(raw, key, len(raw) + 150)
+                # Counts the key too: it outlives the timeline's entry if that goes first.
+                self._by_ref.put(raw, key, len(raw) + _key_bytes(key))
         now = self._clock()
         entry.last_seen = now
         if self._stale(entry, now):

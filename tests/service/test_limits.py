@@ -5,8 +5,10 @@ from slowing or growing the scaler for the others (SPEC 4 and 5), over a real lo
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
+import tracemalloc
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -290,6 +292,27 @@ def test_what_is_remembered_stays_within_its_bytes_for_any_number_of_metadata_se
     assert max(size for _, size in remembered) <= budget
     assert max(count for count, _ in remembered) < 200
     assert remembered[-1][1] > budget // 2  # it does remember (a cache, not a no-op)
+
+
+def test_the_memory_really_held_stays_near_the_budget_for_many_small_keys() -> None:
+    # 1,000 keys of a few characters: Python's objects for them take ten times their text.
+    budget = 4 * 2**20
+    plans = _plans(budget)
+
+    async def ask() -> None:
+        for i in range(100):
+            metadata = {f"k{k:04}": f"{i}" for k in range(1000)}
+            await plans.timeline_of(ref(name=f"web-{i}", **metadata))
+
+    tracemalloc.start()
+    try:
+        asyncio.run(ask())
+        gc.collect()
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert held < 1.5 * budget, f"{held / 2**20:.1f} MiB held"
 
 
 def test_a_workload_asked_about_all_the_time_stays_remembered() -> None:

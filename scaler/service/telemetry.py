@@ -228,30 +228,8 @@ class RpcMetrics(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 request_deserializer=_lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
-        if handler.stream_stream is not None and inspect.isasyncgenfunction(handler.stream_stream):
-            inner_bidi = handler.stream_stream
-
-            async def checked(requests: Any, context: grpc.aio.ServicerContext) -> Any:
-                async for request in requests:
-                    if type(request) is _Undecodable:
-                        await _reject(context, full_method, request)
-                    yield request
-
-            async def bidi(requests: Any, context: grpc.aio.ServicerContext) -> Any:
-                try:
-                    async for item in inner_bidi(checked(requests, context), context):
-                        yield item
-                except BaseException:
-                    self._count(method, _code_name(context, "CANCELLED"))
-                    raise
-                self._count(method, _code_name(context, "OK"))
-
-            return grpc.stream_stream_rpc_method_handler(
-                bidi,
-                request_deserializer=_lenient(handler.request_deserializer),
-                response_serializer=handler.response_serializer,
-            )
-        if handler.stream_stream is not None:  # a plain generator, run in a thread (reflection)
+        if handler.stream_stream is not None and inspect.isgeneratorfunction(handler.stream_stream):
+            # Reflection: a plain generator, which grpc.aio runs in a thread.
             inner_sync = handler.stream_stream
 
             def checked_sync(requests: Any, context: Any) -> Any:

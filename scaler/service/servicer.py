@@ -144,9 +144,12 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):  # type: ignore[mi
 
 
 # Answers are few (a metric name and a replica count) and messages are never changed once
-# built: one per (name, value) saves building three protobuf objects on every call.
+# built: one per (name, value) saves building three protobuf objects on every call. The name
+# is the request's: only names as long as a valid metricName are kept (at most 4096 of them,
+# under 1 MB), so the memory stays bounded whatever is sent.
 _RESPONSES: dict[tuple[str, int], pb.GetMetricsResponse] = {}
 _RESPONSES_MAX = 4096
+_RESPONSE_NAME_MAX = 200  # characters: the longest valid metricName
 
 
 def _metrics_response(name: str, value: int) -> pb.GetMetricsResponse:
@@ -154,6 +157,8 @@ def _metrics_response(name: str, value: int) -> pb.GetMetricsResponse:
     if response is None:
         metric = pb.MetricValue(metricName=name, metricValue=value, metricValueFloat=value)
         response = pb.GetMetricsResponse(metricValues=[metric])
+        if len(name) > _RESPONSE_NAME_MAX:
+            return response
         if len(_RESPONSES) >= _RESPONSES_MAX:
             _RESPONSES.clear()
         _RESPONSES[(name, value)] = response

@@ -19,6 +19,7 @@ from grpc_health.v1 import health_pb2
 from scaler._proto import externalscaler_pb2 as pb
 from scaler.calendar.parsing import parse_calendar
 from scaler.service import plans as plans_module
+from scaler.service import servicer as servicer_module
 from scaler.service.plans import PlanCache
 from scaler.sources.store import CalendarStore
 from tests.serverthread import Clock, ServerThread
@@ -340,6 +341,24 @@ def test_metadata_over_the_size_limit_is_not_remembered() -> None:
         return plans.remembered()
 
     assert (0, 0) == asyncio.run(ask())
+
+
+def test_answers_to_long_requested_metric_names_are_not_remembered(
+    serve: Serve, connect: Connect
+) -> None:
+    # GetMetrics echoes the requested name; answers are cached per (name, value).
+    client = connect(serve({"sales": LAUNCH}, clock=Clock(DURING)))
+    names = [f"{i}-" + "n" * 100_000 for i in range(20)]
+
+    answered = [
+        client.scaler.GetMetrics(metrics_request(ref(), name), timeout=CALL_TIMEOUT)
+        .metricValues[0]
+        .metricName
+        for name in names
+    ]
+
+    assert names == answered
+    assert all(len(name) <= 200 for name, _ in servicer_module._RESPONSES)
 
 
 def _rss() -> int:

@@ -36,7 +36,7 @@ from scaler.calendar.evaluation import demand, effective_timing, occurrences, pl
 from scaler.calendar.history import Peaks
 from scaler.calendar.model import Calendar
 from scaler.calendar.timefmt import format_duration, format_instant, parse_duration
-from scaler.calendar.workload import MAX_HEADROOM_LEAD, Workload
+from scaler.calendar.workload import DURATION_MAX, Workload
 from scaler.readiness.nodes import ready_with_nodes
 
 __all__ = [
@@ -223,7 +223,7 @@ class Settings:
             raise ValueError(f"baseline {self.baseline} must be >= 0")
         if self.node_startup < 0 or (self.free_pods is not None and self.free_pods < 0):
             raise ValueError("node start-up must be >= 0s and free pods >= 0")
-        if self.headroom is not None and not 0 <= self.headroom <= MAX_HEADROOM_LEAD:
+        if self.headroom is not None and not 0 <= self.headroom <= DURATION_MAX:
             raise ValueError(
                 f"headroomLead {format_duration(self.headroom)} must be between 0s and 31d"
             )
@@ -883,7 +883,7 @@ def _search_headroom(model: _Model, row: Readiness) -> int | None:
         -1 if model.s.headroom is None else model.s.headroom,
         row.late_by or model.s.node_startup,
     )
-    return None if found is None or found > MAX_HEADROOM_LEAD else found
+    return None if found is None or found > DURATION_MAX else found
 
 
 def _overall(
@@ -991,7 +991,7 @@ def simulate(
             lambda h, at: model.ok(lead, h, at),
             lambda h, r: model.shortfall(lead, h, r.start, min(r.end, end)),
         )
-        if room is not None and room > MAX_HEADROOM_LEAD:
+        if room is not None and room > DURATION_MAX:
             room = None
 
     return Simulation(

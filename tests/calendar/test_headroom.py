@@ -72,6 +72,15 @@ def test_headroom_keys_are_read() -> None:
     )
 
 
+def test_headroom_keys_are_read_from_env_too_and_the_plain_key_wins() -> None:
+    parsed = room_metadata(headroomForFromEnv="shop/api", headroomLeadFromEnv="5m")
+    assert (("shop", "api"), 300) == (parsed.headroom_for, parsed.headroom_lead)
+    both = room_metadata(headroomFor="shop/web", headroomForFromEnv="shop/api")
+    assert ("shop", "web") == both.headroom_for
+    with pytest.raises(MetadataError, match=r"^headroomForFromEnv: 'api' is not NS/NAME"):
+        room_metadata(headroomForFromEnv="api")
+
+
 def test_without_headroom_for_a_trigger_is_no_headroom_trigger() -> None:
     parsed = room_metadata(headroomFor=" ")
     assert (None, 0) == (parsed.headroom_for, parsed.headroom_reach)

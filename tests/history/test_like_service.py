@@ -68,7 +68,9 @@ def test_a_keda_client_gets_ceil_of_peak_times_growth_and_plan_agrees(
     api = stack.get("/api/plan?namespace=shop&name=web&hours=1").json()
     assert [57] == [p["replicas"] for p in api["points"]]
     assert "47 at peak during black-friday-2025 x 1.2 = 57" == api["history"][0]["text"]
-    assert "47 at peak during black-friday-2025 x 1.2 = 57" in stack.get("/").text
+    page = stack.get("/").text
+    assert "47 at peak during black-friday-2025 x 1.2 = 57" in page
+    assert "like black-friday-2025 ×1.2" in page  # the event's scale in the events list
     assert 1.0 == stack.sample("calendar_scaler_history_lookups_total", {"result": "known"})
     assert 1.0 == stack.sample("calendar_scaler_history_peaks", {"state": "known"})
     assert 0.0 == stack.sample("calendar_scaler_history_peaks", {"state": "pending"})

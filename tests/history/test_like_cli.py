@@ -202,4 +202,7 @@ def test_the_readme_example_gives_what_the_readme_says(
                    "--from", "2026-11-26T15:00", "--hours", "1", "--format", "json",
                    "--prometheus", server.url])  # fmt: skip
 
-    assert (0, [expected]) == (status, [p["replicas"] for p in json.loads(capsys.readouterr().out)["points"]])
+    assert (0, [expected]) == (
+        status,
+        [p["replicas"] for p in json.loads(capsys.readouterr().out)["points"]],
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,17 +19,10 @@ from scaler._proto import externalscaler_pb2 as pb
 from scaler._proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.calendar.timefmt import format_instant
 from tests.history.support import hpa
-from tests.prometheus import PrometheusServer, Sample
+from tests.prometheus import PrometheusServer, Sample, free_port
 
 Start = Callable[[Iterable[Sample]], PrometheusServer]
 TOKEN = "Bearer n3ver-l0gged"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _value(stub: pb_grpc.ExternalScalerStub) -> int | str:
@@ -58,7 +50,7 @@ def test_serve_sizes_a_live_like_event_from_prometheus_and_keeps_the_token_out_o
         f"  - name: last\n    start: {format_instant(last_start)}\n"
         f"    end: {format_instant(last_end)}\n    disabled: true\n    scale: {{replicas: 1}}\n"
     )
-    grpc_port, http_port = _free_port(), _free_port()
+    grpc_port, http_port = free_port(), free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1",
            "CALENDAR_SCALER_PROMETHEUS_HEADER_AUTHORIZATION": TOKEN}  # fmt: skip
     serve = subprocess.Popen(

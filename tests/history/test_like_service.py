@@ -128,6 +128,9 @@ def test_prometheus_down_before_the_peak_is_known(stacks: Callable[..., WebStack
     )
     assert (grpc.StatusCode.OK, 7) == answer(with_otherwise)
     assert (grpc.StatusCode.OK, 0) == answer(not_begun)
+    api = without.get("/api/plan?namespace=shop&name=web&hours=1")
+    assert 503 == api.status_code
+    assert "is unknown (http://127.0.0.1:" in api.json()["error"]
     failing = eventually(
         lambda: with_otherwise.sample("calendar_scaler_history_peaks", {"state": "failing"}), 1.0
     )

@@ -237,7 +237,10 @@ class PeakBook:
             if self.on_change is not None:
                 self.on_change()
 
-        self._loop.call_later(0.05, fire)
+        # Each notice rebuilds every timeline: while more lookups wait (a start, a new
+        # calendar), answers are gathered for a second rather than rebuilt one by one.
+        more = self._queue is not None and not self._queue.empty()
+        self._loop.call_later(1.0 if more else 0.05, fire)
 
     # -- the state directory -------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from scaler.calendar.model import Reference
 from scaler.calendar.timefmt import format_instant
 from scaler.calendar.workload import Workload
 from scaler.errors import HistoryError
-from scaler.history.peaks import STEP, peak_value
+from scaler.history.peaks import STEP, not_over, peak_value
 from scaler.history.prometheus import DEFAULT_QUERY, PrometheusClient, render_query
 from scaler.sources.state import write_atomically
 
@@ -94,6 +94,10 @@ class PeakBook:
             known = self._known.get(key)
             if known is not None:
                 found[ref] = Peak(state="known", value=known, query=query)
+                continue
+            early = not_over(ref, now)
+            if early is not None:  # asked at a later build (the event's ramp, or daily)
+                found[ref] = Peak(state="pending", query=query, error=early)
                 continue
             said_none = self._none.get(key)
             failing = self._failing.get(key)

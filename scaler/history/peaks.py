@@ -12,7 +12,7 @@ from scaler.calendar.workload import Workload
 from scaler.errors import HistoryError
 from scaler.history.prometheus import PrometheusClient, render_query
 
-__all__ = ["SETTLE", "STEP", "look_up", "not_over", "peak_value"]
+__all__ = ["SETTLE", "STEP", "look_up", "not_over", "peak_value", "readable_from"]
 
 STEP = 60  # the instants S' + 60k of the referenced window
 # A window is read this long after it ended: its last samples may still be on their way (remote
@@ -25,6 +25,13 @@ def not_over(ref: Reference, now: float) -> str | None:
     if now >= ref.end + SETTLE:
         return None
     return f"{ref.event} ended less than {SETTLE // 60} minutes ago; its peak is read then"
+
+
+def readable_from(references: Iterable[Reference], now: float) -> int | None:
+    """The first instant after `now` at which one of these windows can be read; None: none
+    waits (a timeline rebuilds then, so the peak is asked as soon as it can be)."""
+    ahead = [r.end + SETTLE for r in references if r.end + SETTLE > now]
+    return min(ahead) if ahead else None
 
 
 def peak_value(samples: Sequence[tuple[int, float]]) -> Decimal | None:

@@ -22,6 +22,7 @@ from scaler.calendar.history import Peaks, like_error, references
 from scaler.calendar.model import Calendar, Occurrence
 from scaler.calendar.workload import Workload, parse_metadata
 from scaler.errors import CalendarUnavailable, MetadataError, ScalerError
+from scaler.history.peaks import readable_from
 from scaler.service.peaks import PeakBook
 from scaler.sources.store import CalendarStore, Snapshot
 
@@ -247,6 +248,10 @@ class PlanCache:
             return _Built(version, problem[0], [], [], 0, until)
         peaks = self.peaks_for(workload, calendars, now)
         like_problem, like_change = like_error(calendars, workload, peaks, now)
+        if self.peaks is not None:  # a window that can be read later: rebuild (and ask) then
+            readable = readable_from(references(calendars, workload, now), now)
+            if readable is not None:
+                like_change = readable if like_change is None else min(like_change, readable)
         if like_problem is not None:  # until it ends, or a peak arrives (a republish)
             return _Built(version, like_problem, [], [], 0, like_change or 2**62)
         start, end = now - WINDOW_BEFORE, now + WINDOW_AFTER

@@ -61,8 +61,8 @@ class GrpcServer:
         credentials: grpc.ServerCredentials | None = None,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.time,
-        peaks: PeakBook | None = None,
         keepalive: Keepalive = Keepalive(),
+        peaks: PeakBook | None = None,
     ) -> None:
         self.store = store
         self.keepalive = keepalive

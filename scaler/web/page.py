@@ -23,6 +23,7 @@ from scaler.calendar.history import Peaks, derivations, uses_history
 from scaler.calendar.model import Calendar, Event, Occurrence, Scale
 from scaler.calendar.workload import Workload
 from scaler.service.plans import REFRESH_BEFORE_END, PlanCache, Timeline
+from scaler.service.problems import Problems, WorkloadState
 from scaler.sources import CalendarStore, Snapshot, SourceHealth
 from scaler.web.chart import Lane, Span, timeline_svg
 from scaler.web.metrics import latest_by_workload, version
@@ -143,10 +144,16 @@ class _Chart:
 
 class StatusPage:
     def __init__(
-        self, store: CalendarStore, plans: PlanCache, *, outlook: Outlook | None = None
+        self,
+        store: CalendarStore,
+        plans: PlanCache,
+        *,
+        outlook: Outlook | None = None,
+        problems: Problems | None = None,
     ) -> None:
         self._store = store
         self._plans = plans
+        self._problems = problems or Problems()
         self._outlook = outlook or Outlook()
         self._charts: dict[int, _Chart] = {}
 
@@ -155,16 +162,19 @@ class StatusPage:
         self._outlook.forget_others(set(snapshot.calendars))
         workloads = latest_by_workload(self._plans.seen())
         upcoming = self._upcoming(snapshot, int(now))
+        failing = self._problems.failing()
         body = [
             self._header(snapshot, now),
             self._banners(snapshot, now),
-            self._summary(snapshot, workloads, upcoming, now),
+            self._summary(snapshot, upcoming, now),
+            _problems(failing, now),
             self._workloads(snapshot, workloads, now),
             self._events(upcoming, now),
             self._sources(snapshot, now),
             "<footer>Read-only. Times in UTC; hover a time for how far away it is. "
             f"Refreshes every {REFRESH_SECONDS} s. JSON: <code>/api/plan?namespace=NS&amp;"
-            'name=NAME</code> · metrics: <a href="/metrics">/metrics</a> · '
+            'name=NAME</code>, <a href="/api/workloads">/api/workloads</a> · metrics: '
+            '<a href="/metrics">/metrics</a> · '
             '<a href="/readyz">/readyz</a></footer>',
         ]
         return _document("".join(body))
@@ -215,7 +225,6 @@ class StatusPage:
     def _summary(
         self,
         snapshot: Snapshot,
-        workloads: Sequence[Timeline],
         upcoming: Sequence[tuple[str, Occurrence, int]],
         now: float,
     ) -> str:
@@ -224,6 +233,8 @@ class StatusPage:
         active = sorted({o.event.name for _, o, _ in upcoming if o.start <= now})
         future = [o for _, o, _ in upcoming if o.start > now]
         nxt = min(future, key=lambda o: o.start, default=None)
+        seen = self._problems.workloads()  # every call counts, a failing GetMetricSpec too
+        failing = sum(1 for w in seen if w.error is not None)
         tiles = [
             ("Calendars loaded", f"{loaded} / {total}", "good" if loaded == total else "bad", ""),
             (
@@ -238,7 +249,12 @@ class StatusPage:
                 "",
                 f"{nxt.event.name} at {_utc(nxt.start)} UTC" if nxt else "",
             ),
-            ("Workloads seen (1 h)", str(len(workloads)), "", "ScaledObjects KEDA asked about"),
+            (
+                "Workloads seen (1 h)",
+                str(len(seen)),
+                "bad" if failing else "",
+                f"{failing} failing: see Problems" if failing else "ScaledObjects KEDA asked about",
+            ),
         ]
         cells = "".join(
             f'<div class="tile {kind}"><div class="label">{escape(label)}</div>'
@@ -492,6 +508,34 @@ class StatusPage:
             "<th>Last success</th><th>Last attempt</th><th>Last error</th><th>Failures</th>"
             f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div></section>"
         )
+
+
+def _problems(failing: Sequence[WorkloadState], now: float) -> str:
+    """Every workload whose last call failed. KEDA shows a failing GetMetricSpec only as
+    "got empty metric spec": this is where the reason is."""
+    head = "<h2>Problems <small>ScaledObjects whose last call failed</small></h2>"
+    if not failing:
+        return (
+            f'<section>{head}<p class="empty">None: every ScaledObject asked about in the '
+            "last hour got an answer.</p></section>"
+        )
+    rows = []
+    for state in failing:
+        error = state.error
+        assert error is not None
+        rows.append(
+            f'<tr><td class="ev">{escape(state.namespace)}/{escape(state.name)}</td>'
+            f"<td>{escape(state.metric)}</td><td>{escape(error.method)}</td>"
+            f'<td class="errtext">{escape(error.message)}</td>'
+            f'<td>{_time(error.since, now)}<br><span class="muted">'
+            f"{escape(_relative(error.since, now))}</span></td>"
+            f"<td>{escape(_relative(state.last_seen, now))}</td></tr>"
+        )
+    return (
+        f'<section class="problems">{head}<div class="tablewrap"><table><thead><tr>'
+        "<th>ScaledObject</th><th>Metric</th><th>Call</th><th>Error</th><th>Since (UTC)</th>"
+        f"<th>Last asked</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div></section>"
+    )
 
 
 def _source_row(name: str, calendar: Calendar | None, health: SourceHealth, now: float) -> str:

@@ -86,6 +86,7 @@ class WebStack:
             registry=self.registry,
             host="127.0.0.1",
             port=0,
+            problems=self.thread.server.servicer.problems,
             clock=self.clock,
         )
         await web.start()

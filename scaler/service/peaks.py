@@ -42,6 +42,9 @@ Key = tuple[str, int, int]  # (history query as sent, start, end) of the referen
 _FORMAT = 1
 _FILE = "peaks.json"
 _NONE_RECHECK = 3600.0  # seconds before "no history" is asked again
+# A failing lookup no timeline has asked about for this long (its event was removed, or its
+# workload left) is not retried any more. Every timeline is rebuilt at least every 2 days.
+_FORGET_AFTER = 3 * 86400.0
 
 
 class PeakBook:
@@ -71,6 +74,7 @@ class PeakBook:
         self._failing: dict[Key, tuple[str, int]] = {}  # -> (last error, failures in a row)
         self._queued: set[Key] = set()  # waiting, in flight or waiting to retry
         self._who: dict[Key, str] = {}  # "ns/name like event", for logs
+        self._asked: dict[Key, float] = {}  # when a timeline last needed it (unknown ones)
         self.lookups: dict[str, int] = {"known": 0, "none": 0, "error": 0}  # answers so far
         self._queue: asyncio.Queue[Key] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -99,6 +103,7 @@ class PeakBook:
             if early is not None:  # asked at a later build (the event's ramp, or daily)
                 found[ref] = Peak(state="pending", query=query, error=early)
                 continue
+            self._asked[key] = now
             said_none = self._none.get(key)
             failing = self._failing.get(key)
             if said_none is not None:
@@ -207,6 +212,7 @@ class PeakBook:
             return
         self._queued.discard(key)
         self._failing.pop(key, None)
+        self._asked.pop(key, None)
         value = peak_value(samples)
         if value is None:
             self.lookups["none"] += 1
@@ -228,6 +234,12 @@ class PeakBook:
 
     def _retry(self, key: Key) -> None:
         self._queued.discard(key)
+        if self._clock() - self._asked.get(key, 0.0) > _FORGET_AFTER:
+            log.info("peak of %s is no longer needed; it is not asked again",
+                     self._who.get(key, ""), extra={"peak": self._who.get(key, "")})  # fmt: skip
+            self._failing.pop(key, None)
+            self._asked.pop(key, None)
+            return
         self._enqueue(key)
 
     def _notify(self) -> None:

@@ -252,8 +252,9 @@ class PlanCache:
             readable = readable_from(references(calendars, workload, now), now)
             if readable is not None:
                 like_change = readable if like_change is None else min(like_change, readable)
-        if like_problem is not None:  # until it ends, or a peak arrives (a republish)
-            return _Built(version, like_problem, [], [], 0, like_change or 2**62)
+        if like_problem is not None:  # until it ends, a peak arrives (a republish), 2 days
+            until = min(like_change or 2**62, now + WINDOW_AFTER - REFRESH_BEFORE_END)
+            return _Built(version, like_problem, [], [], 0, until)
         start, end = now - WINDOW_BEFORE, now + WINDOW_AFTER
         expanded: list[Occurrence] | None = None
         # Each calendar's shared expansion reaches SHARED_REACH beyond its own events' reach.

@@ -118,8 +118,8 @@ def _peaks(args: argparse.Namespace, calendar: Calendar, workload: Workload, sta
 
     async def ask() -> Peaks:
         async with client:
-            query = args.history_query or DEFAULT_QUERY
-            return await look_up(client, query, workload.served, refs)
+            template = args.history_query or DEFAULT_QUERY
+            return await look_up(client, template, workload.served, refs, time.time())
 
     return asyncio.run(ask())
 

@@ -7,12 +7,14 @@ and that no reader ever saw anything but a complete calendar.
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 import json
 import logging
 import ssl
 import time
 import tracemalloc
+import warnings
 import zlib
 from pathlib import Path
 
@@ -313,6 +315,12 @@ def test_tls_is_verified_by_default_and_a_ca_bundle_is_trusted(
                 assert served(store, "own-ca") == V1
 
         run(scenario())
+    # asyncio may drop the transport of a handshake that failed verification without closing
+    # it (CPython #90476): collect it here, where it is expected, so its ResourceWarning does
+    # not fail whichever later test happens to trigger the garbage collector.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "unclosed transport", ResourceWarning)
+        gc.collect()
     assert "certificate not trusted" in (health(store).last_error or "")
     assert "set caBundle" in (health(store).last_error or "")
 

@@ -210,7 +210,7 @@ def _parse_targets(value: str) -> tuple[Target, ...]:
             labels = {}
             for pair in (p.strip() for p in entry.split(",")):
                 key, sep, val = pair.partition("=")
-                if not sep or not key.strip():
+                if not sep or not key.strip() or "=" in val:  # `tier==x` is a typo
                     raise ValueError(f"targets entry {entry!r}: {pair!r} is not a label pair; "
                                      "write k=v,k2=v2, e.g. targets: tier=frontend")  # fmt: skip
                 labels[key.strip()] = val.strip()

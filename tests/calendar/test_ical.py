@@ -627,6 +627,9 @@ GOOD = "UID:g\nSUMMARY:Good\nDESCRIPTION:replicas: 1\nDTSTART:20260601T100000Z\n
                      "DURATION:PT1H", 14, "rampSteps: '0' must be a whole number >= 1", id="steps"),
         pytest.param("DESCRIPTION:replicas: 1\\ntargets: checkout\nDTSTART:20260601T100000Z\n"
                      "DURATION:PT1H", 14, "targets entry 'checkout' is neither", id="bad-target"),
+        pytest.param("DESCRIPTION:replicas: 1\\ntargets: tier==x\nDTSTART:20260601T100000Z\n"
+                     "DURATION:PT1H", 14, "targets entry 'tier==x': 'tier==x' is not a label pair; "
+                     "write k=v", id="double-equals-target"),
         pytest.param("DESCRIPTION:replicas: 1\\ntargets: shop/\nDTSTART:20260601T100000Z\n"
                      "DURATION:PT1H", 14, "needs both parts", id="half-target"),
         pytest.param("DESCRIPTION:replicas: 1\nDTSTART:20260601T100000Z\nDURATION:PT1H\n"

@@ -120,8 +120,17 @@ def test_plan_targeted_factor_event_without_base_replicas_exits_1(
         pytest.param(["--from", "yesterday"], "--from", id="bad-from"),
         pytest.param(["--from", "2026-12-02", "--to", "2026-12-01"], "not after", id="empty-range"),
         pytest.param(["--to", "2026-12-02", "--hours", "3"], "not both", id="to-and-hours"),
+        pytest.param(["--hours", "0"], "error: --hours 0: give a number of hours > 0",
+                     id="hours-0-as-written"),
+        pytest.param(["--hours", "-1.5"], "error: --hours -1.5: give", id="negative-hours"),
+        pytest.param(["--from", "2026-13-01"],
+                     "; here a time without an offset is UTC, e.g. 2026-11-27T00:00 is midnight UTC",
+                     id="from-says-utc"),
+        pytest.param(["--to", "tomorrow"], "or RFC 3339 with an offset, e.g. "
+                     "2026-11-27T00:00:00+09:00; here a time without an offset is UTC",
+                     id="to-says-utc-not-local"),
     ],
-)
+)  # fmt: skip
 def test_plan_usage_errors_exit_1(
     calendar_file: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
 ) -> None:

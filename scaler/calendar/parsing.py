@@ -312,8 +312,9 @@ def _event(
                 end = _try(problems, _line(node, "end"), label,
                            lambda: parse_instant(node["end"], local))  # fmt: skip
                 if start is not None and end is not None and end <= start:
-                    moved = "".join(_gap_note(key, node[key], instant, local)
-                                    for key, instant in (("start", start), ("end", end)))  # fmt: skip
+                    moved = _gap_note("start", node["start"], start, local) + _gap_note(
+                        "end", node["end"], end, local
+                    )
                     problems.add(_line(node, "end"), f"end {node['end']} is not after start "
                                  f"{node['start']}{moved}; end is exclusive and must come later",
                                  label)  # fmt: skip
@@ -333,7 +334,7 @@ def _event(
 
 
 def _gap_note(key: str, text: Any, instant: int, zone: dt.tzinfo) -> str:
-    """`; start ... is in the spring-forward gap ...` when a local time was moved by the DST rule."""
+    """`; start ... is in the spring-forward gap ...` when the DST rule moved a local time."""
     try:
         written = dt.datetime.fromisoformat(str(text).strip())
     except ValueError:

@@ -76,6 +76,11 @@ def test_quick_start_commands_are_a_query_and_a_plan_of_the_example() -> None:
 CLOCK = Clock()
 
 
+def test_examples_sales_is_the_calendar_shipped_in_the_package() -> None:
+    """The README's examples/sales.yaml and the one `serve` falls back to are one calendar."""
+    assert example_calendar().read_text() == (ROOT / "examples" / "sales.yaml").read_text()
+
+
 @pytest.fixture(scope="module")
 def example_server() -> Iterator[ServerThread]:
     """The example calendar under the name `serve` gives it, on a clock the test sets."""

@@ -476,8 +476,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("file", metavar="FILE")
     _workload_flags(sim, required=False)
-    sim.add_argument("--from", dest="start", metavar="TIME",
-                     help="start (calendar time format, UTC if no offset; default now)")  # fmt: skip
+    sim.add_argument(
+        "--from", dest="start", metavar="TIME",
+        help="start (calendar time format, UTC if no offset; default now)",
+    )  # fmt: skip
     sim.add_argument("--to", metavar="TIME", help="end, exclusive")
     sim.add_argument("--hours", type=float, metavar="N",
                      help=f"length instead of --to (default {DEFAULT_HOURS})")  # fmt: skip

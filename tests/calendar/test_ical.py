@@ -331,15 +331,27 @@ def test_custom_vtimezone_agrees_with_iana_around_both_transitions(vtimezone: st
     assert expected == [_dublin_start(vtimezone, "GMT Standard Time", w) for w in DUBLIN_WALLS]
 
 
-def test_custom_negative_dst_daily_series_keeps_its_wall_clock_time() -> None:
+@pytest.mark.parametrize("vtimezone", [DUBLIN_NEGATIVE_DST, DUBLIN_CLASSIC],
+                         ids=["negative-dst", "classic"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("dtstart", "expected"),
+    [
+        pytest.param("20261023T023000", ["2026-10-23T02:30:00+01:00", "2026-10-24T02:30:00+01:00",
+                                         "2026-10-25T02:30:00+00:00", "2026-10-26T02:30:00+00:00"],
+                     id="fall-back"),
+        pytest.param("20260327T013000", ["2026-03-27T01:30:00+00:00", "2026-03-28T01:30:00+00:00",
+                                         "2026-03-29T02:30:00+01:00", "2026-03-30T01:30:00+01:00"],
+                     id="spring-forward-gap-day-moves-forward"),
+    ],
+)  # fmt: skip
+def test_custom_vtimezone_daily_series_keeps_its_wall_clock_time(
+    vtimezone: str, dtstart: str, expected: list[str]
+) -> None:
     body = "UID:x\nSUMMARY:Sale\nDESCRIPTION:replicas: 1\nDURATION:PT1H\n" \
-           "DTSTART;TZID=GMT Standard Time:20261023T023000\nRRULE:FREQ=DAILY;COUNT=4"  # fmt: skip
-    (event,) = parse(ics(body, header=DUBLIN_NEGATIVE_DST.format(tzid="GMT Standard Time"))).events
-    assert [("2026-10-23T02:30:00+01:00", "2026-10-23T03:30:00+01:00"),
-            ("2026-10-24T02:30:00+01:00", "2026-10-24T03:30:00+01:00"),
-            ("2026-10-25T02:30:00+00:00", "2026-10-25T03:30:00+00:00"),
-            ("2026-10-26T02:30:00+00:00", "2026-10-26T03:30:00+00:00")] == windows(
-        event, DUBLIN, "2026-10-01T00:00:00Z", "2026-11-01T00:00:00Z")  # fmt: skip
+           f"DTSTART;TZID=GMT Standard Time:{dtstart}\nRRULE:FREQ=DAILY;COUNT=4"  # fmt: skip
+    (event,) = parse(ics(body, header=vtimezone.format(tzid="GMT Standard Time"))).events
+    starts = [s for s, _ in windows(event, DUBLIN, "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z")]
+    assert expected == starts
 
 
 @pytest.mark.parametrize(

@@ -505,9 +505,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=cmd_simulate)
 
     query = commands.add_parser("query", help="ask a running scaler as KEDA does")
-    query.add_argument("--address", default="localhost:9090", metavar="HOST:PORT")
+    query.add_argument("--address", default="localhost:9090", metavar="HOST:PORT",
+                       help="the scaler's gRPC address (default: %(default)s)")  # fmt: skip
     _workload_flags(query, required=True)
-    query.add_argument("--timeout", type=float, default=5.0, help="seconds per call")
+    query.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
+                       help="per call (default: %(default)g)")  # fmt: skip
     query.add_argument("--tls-ca", metavar="F", help="use TLS, trusting this CA (PEM)")
     query.add_argument("--tls-cert", metavar="F", help="client certificate for mTLS (PEM)")
     query.add_argument("--tls-key", metavar="F", help="client key for mTLS (PEM)")

@@ -639,6 +639,16 @@ def test_examples_follow_keda_rules() -> None:
     assert trigger_types == {"external", "external-push"}
 
 
+def test_examples_do_not_promise_fallback_for_an_unreachable_scaler() -> None:
+    """KEDA's fallback never engages while GetMetricSpec fails (kedacore/keda#8056)."""
+    for path in sorted(EXAMPLES.rglob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        if "fallback:" not in text:
+            continue
+        assert "cannot answer" not in text, path
+        assert "#8056" in text, f"{path}: say what fallback does not cover (keda#8056)"
+
+
 def test_deploy_paths_named_in_the_docs_exist() -> None:
     """README and the manifests' comments point at files that are there (examples moved)."""
     texts = {"README.md": (ROOT / "README.md").read_text(encoding="utf-8")}

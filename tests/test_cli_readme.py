@@ -113,6 +113,11 @@ def test_quick_start_query_prints_what_the_readme_shows_between_sales(
         pytest.param("2026-12-02T11:43", "40", id="time-sale-40-from-11-43"),
         pytest.param("2026-12-02T12:59", "40", id="time-sale-40-until-13-00"),
         pytest.param("2026-12-02T13:10", "0", id="released-by-13-10"),
+        pytest.param("2026-12-24T12:00", "4", id="no-time-sale-on-24-december"),
+        pytest.param("2027-01-11T12:00", "4", id="no-time-sale-on-coming-of-age-day"),
+        pytest.param("2027-01-12T12:00", "40", id="time-sale-the-day-after"),
+        pytest.param("2027-01-01T00:43", "20", id="new-year-drop-from-00-43"),
+        pytest.param("2027-01-01T02:59", "20", id="new-year-drop-until-03-00"),
     ],
 )
 def test_quick_start_query_value_is_what_the_readme_says_for_that_moment(

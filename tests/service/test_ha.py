@@ -122,7 +122,7 @@ class PushClient:
 
 
 def test_round_robin_client_keeps_its_answers_when_one_replica_is_killed(
-    replicas: list[tuple[subprocess.Popen[str], int, int]],
+    replicas: list[tuple[subprocess.Popen[str], int, int]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     (victim, _, victim_http), (_, _, survivor_http) = replicas
     with contextlib.closing(keda_channel([port for _, port, _ in replicas])) as channel:
@@ -185,11 +185,12 @@ def test_round_robin_client_keeps_its_answers_when_one_replica_is_killed(
     rate = len(after) / (after[-1] - killed_at) if len(after) > 1 else 0.0
     reconnects = [p.answers[1][0] - killed_at for p in broken]
     attempts = sum(len(p.losses) for p in broken)
-    print(
-        f"\nHA: {len(answers)} GetMetrics calls over round-robin ({rate:.0f}/s after the kill), "
-        f"{len(failed)} lost while one replica died (failing for {window * 1000:.0f} ms); "
-        f"{len(broken)} of {len(pushers)} push streams were on it and reconnected to the other "
-        f"in {', '.join(f'{r * 1000:.0f} ms' for r in reconnects)} after the kill "
-        f"(loss noticed, {PushClient.BACKOFF * 1000:.0f} ms wait, first answer; "
-        f"{attempts} failed stream(s) in all)"
-    )
+    with capsys.disabled():
+        print(
+            f"\nHA: {len(answers)} GetMetrics calls over round-robin ({rate:.0f}/s after the kill), "
+            f"{len(failed)} lost while one replica died (failing for {window * 1000:.0f} ms); "
+            f"{len(broken)} of {len(pushers)} push streams were on it and reconnected to the other "
+            f"in {', '.join(f'{r * 1000:.0f} ms' for r in reconnects)} after the kill "
+            f"(loss noticed, {PushClient.BACKOFF * 1000:.0f} ms wait, first answer; "
+            f"{attempts} failed stream(s) in all)"
+        )

@@ -7,6 +7,8 @@
     │                            .key: the metadata key to fix
     ├── CalendarUnavailable      a calendar a workload needs has never loaded (-> UNAVAILABLE)
     ├── SourceError              a source could not be read (network, file, size limit, ...)
+    ├── HistoryError             Prometheus history could not be read (down, bad query, ...)
+    │                            .reason: short label for metrics (fetch, timeout, query, ...)
     └── UsageError               a command-line argument is wrong (exit 1 / 2)
 
 Messages name the place and the fix; gRPC status codes are chosen only at the servicer boundary.
@@ -17,6 +19,7 @@ from __future__ import annotations
 __all__ = [
     "CalendarError",
     "CalendarUnavailable",
+    "HistoryError",
     "MetadataError",
     "ScalerError",
     "SourceError",
@@ -61,6 +64,15 @@ class SourceError(ScalerError):
 
     def __init__(self, message: str, *, reason: str = "fetch") -> None:
         self.reason = reason  # short, bounded label for metrics: fetch, timeout, size, parse, ...
+        super().__init__(message)
+
+
+class HistoryError(ScalerError):
+    """Prometheus could not answer a history query; the message carries Prometheus's own error
+    text when Prometheus answered with one (a bad query, say)."""
+
+    def __init__(self, message: str, *, reason: str = "fetch") -> None:
+        self.reason = reason  # short, bounded label for metrics: fetch, timeout, size, query, ...
         super().__init__(message)
 
 

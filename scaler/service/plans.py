@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from scaler.calendar.evaluation import missing_key, occurrences, plan, reach
+from scaler.calendar.history import Peaks, like_error, references
 from scaler.calendar.model import Calendar, Occurrence
 from scaler.calendar.workload import Workload, parse_metadata
 from scaler.errors import CalendarUnavailable, MetadataError, ScalerError
+from scaler.service.peaks import PeakBook
 from scaler.sources.store import CalendarStore, Snapshot
 
 __all__ = ["PlanCache", "Timeline", "WorkloadKey"]
@@ -102,9 +104,16 @@ class _Built:
 
 
 class PlanCache:
-    def __init__(self, store: CalendarStore, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: CalendarStore,
+        *,
+        clock: Callable[[], float] = time.time,
+        peaks: PeakBook | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
+        self.peaks = peaks  # None: no --prometheus
         self._timelines: dict[WorkloadKey, Timeline] = {}
         self._by_ref: dict[bytes, Timeline] = {}  # the same entries, by encoded request
         self._expansion: _Expansion | None = None
@@ -174,6 +183,12 @@ class PlanCache:
                 latest = (timeline.last_seen, dict(metadata))
         return latest[1]
 
+    def peaks_for(self, workload: Workload, calendars: list[Calendar], now: int) -> Peaks:
+        """This workload's peaks for its `like` events not over; unknown ones are asked for."""
+        if self.peaks is None:
+            return None
+        return self.peaks.peaks(workload, references(calendars, workload, now))
+
     def changed(self) -> asyncio.Event:
         """An event set at the next snapshot swap (take it before reading, then wait)."""
         return self._changed
@@ -230,6 +245,10 @@ class PlanCache:
         if problem is not None:
             until = 2**62 if problem[1] is None else problem[1]
             return _Built(version, problem[0], [], [], 0, until)
+        peaks = self.peaks_for(workload, calendars, now)
+        like_problem, like_change = like_error(calendars, workload, peaks, now)
+        if like_problem is not None:  # until it ends, or a peak arrives (a republish)
+            return _Built(version, like_problem, [], [], 0, like_change or 2**62)
         start, end = now - WINDOW_BEFORE, now + WINDOW_AFTER
         expanded: list[Occurrence] | None = None
         # Each calendar's shared expansion reaches SHARED_REACH beyond its own events' reach.
@@ -243,12 +262,17 @@ class PlanCache:
         ):
             exp = self._shared(snapshot, start, end)
             expanded = [o for name in names for o in exp.by_calendar.get(name, ())]
-        timeline = plan(calendars, workload, start, end, with_events=False, expanded=expanded)
+        timeline = plan(
+            calendars, workload, start, end, with_events=False, expanded=expanded, peaks=peaks
+        )
         times = [p.at for p in timeline.points]
         values = [p.value for p in timeline.points]
         # A missing key may start to matter when a targeted event is added later: the next
         # swap rebuilds. Nothing else changes the answer inside the window.
-        return _Built(version, None, times, values, start, end - REFRESH_BEFORE_END)
+        until = end - REFRESH_BEFORE_END
+        if like_change is not None:  # an unknown peak starts to matter then: UNAVAILABLE
+            until = min(until, like_change)
+        return _Built(version, None, times, values, start, until)
 
     # -- reacting to reloads ---------------------------------------------------------------
 

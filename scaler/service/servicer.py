@@ -23,6 +23,7 @@ from scaler._proto import externalscaler_pb2 as pb
 from scaler._proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.errors import CalendarUnavailable, MetadataError, ScalerError
 from scaler.service.plans import PlanCache, Timeline
+from scaler.service.problems import Problems
 
 __all__ = ["ExternalScalerServicer"]
 
@@ -45,6 +46,7 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):  # type: ignore[mi
         self._clock = clock
         self._stopping = asyncio.Event()
         self.on_value: Callable[[Timeline, int], None] | None = None  # metrics hook
+        self.problems = Problems(clock=clock)  # who gets errors: status page, logs
 
     def shutdown(self) -> None:
         """End every open stream with OK (graceful shutdown)."""
@@ -55,7 +57,10 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):  # type: ignore[mi
     ) -> Timeline:
         timeline = self._plans.timeline(ref.namespace, ref.name, ref.scalerMetadata)
         if timeline.error is not None:
+            self.problems.failed("StreamIsActive", ref, timeline.workload, timeline.error)
             await _abort(context, timeline.error)
+        assert timeline.workload is not None
+        self.problems.answered("StreamIsActive", ref, timeline.workload)
         return timeline
 
     def _value(self, timeline: Timeline) -> int:
@@ -70,18 +75,23 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):  # type: ignore[mi
         try:
             workload = self._plans.workload(request.namespace, request.name, request.scalerMetadata)
         except MetadataError as exc:
+            self.problems.failed("GetMetricSpec", request, None, exc)
             await _abort(context, exc)
             raise  # unreachable: abort raises
+        self.problems.answered("GetMetricSpec", request, workload)
         return _spec(workload.metric_name)
 
     async def GetMetrics(
         self, request: pb.GetMetricsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetMetricsResponse:
-        timeline = self._plans.timeline_of(request.scaledObjectRef)
+        ref = request.scaledObjectRef
+        timeline = self._plans.timeline_of(ref)
         if timeline.error is not None:
+            self.problems.failed("GetMetrics", ref, timeline.workload, timeline.error)
             await _abort(context, timeline.error)
         value = self._value(timeline)
         assert timeline.workload is not None
+        self.problems.answered("GetMetrics", ref, timeline.workload)
         name = request.metricName or timeline.workload.metric_name
         return _metrics_response(name, value)
 
@@ -90,7 +100,10 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):  # type: ignore[mi
     ) -> pb.IsActiveResponse:
         timeline = self._plans.timeline_of(request)
         if timeline.error is not None:
+            self.problems.failed("IsActive", request, timeline.workload, timeline.error)
             await _abort(context, timeline.error)
+        assert timeline.workload is not None
+        self.problems.answered("IsActive", request, timeline.workload)
         return _ACTIVE if self._value(timeline) > 0 else _INACTIVE
 
     async def StreamIsActive(

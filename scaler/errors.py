@@ -6,6 +6,7 @@
     ├── MetadataError            a ScaledObject's trigger metadata is wrong (-> INVALID_ARGUMENT)
     │                            .key: the metadata key to fix
     ├── CalendarUnavailable      a calendar a workload needs has never loaded (-> UNAVAILABLE)
+    ├── PlanPending              a workload's plan is still being built (-> UNAVAILABLE)
     ├── SourceError              a source could not be read (network, file, size limit, ...)
     ├── HistoryError             Prometheus history could not be read (down, bad query, ...)
     │                            .reason: short label for metrics (fetch, timeout, query, ...)
@@ -21,6 +22,7 @@ __all__ = [
     "CalendarUnavailable",
     "HistoryError",
     "MetadataError",
+    "PlanPending",
     "ScalerError",
     "SourceError",
     "UsageError",
@@ -56,6 +58,18 @@ class CalendarUnavailable(ScalerError):
         super().__init__(
             f"calendar {listed} has not loaded yet; check the source's logs and "
             "/readyz (the HPA holds its replicas meanwhile)"
+        )
+
+
+class PlanPending(ScalerError):
+    """A workload's plan took longer to build than a call waits; the build goes on."""
+
+    def __init__(self, workload: str, waited: float) -> None:
+        self.workload = workload
+        super().__init__(
+            f"{workload}: the plan is still being computed (more than {waited:g} s so far); "
+            "the next call gets it. If this keeps happening, shorten the workload's leadTime, "
+            "rampUp or rampDown, or the calendar's frequent events"
         )
 
 

@@ -26,6 +26,7 @@ from helpers import (
     run,
     served,
     wait_until,
+    write_atomically,
 )
 
 from scaler.sources import CalendarStore, FetchLimits, SourceManager, SourceSpec
@@ -242,3 +243,64 @@ def test_file_over_the_size_limit_is_refused(tmp_path: Path) -> None:
             assert served(store) == V1
 
     run(scenario())
+
+
+# -- inotify wake-ups: a poll interval far longer than the waits below, so only a wake-up can
+# -- explain a reload within them.
+
+
+def test_an_atomic_replace_is_read_without_waiting_for_the_poll(tmp_path: Path) -> None:
+    path = tmp_path / "sales.yaml"
+    path.write_text(YAML_V1)
+    store, manager = file_source(path, poll_interval=3600)
+
+    async def scenario() -> None:
+        async with manager:
+            write_atomically(path, YAML_V2)
+            await wait_until(lambda: served(store) == V2, timeout=20, what="V2 served")
+
+    run(scenario(), timeout=30)
+
+
+def test_a_configmap_swap_is_read_without_waiting_for_the_poll(tmp_path: Path) -> None:
+    mount = ConfigMapDir(tmp_path / "calendars", {"sales.yaml": YAML_V1})
+    store, manager = file_source(mount.root / "sales.yaml", poll_interval=3600)
+
+    async def scenario() -> None:
+        async with manager:
+            mount.update({"sales.yaml": YAML_V2})
+            await wait_until(lambda: served(store) == V2, timeout=20, what="V2 served")
+            mount.update({"sales.yaml": YAML_V3})  # the resolved directory changed: still woken
+            await wait_until(lambda: served(store) == V3, timeout=20, what="V3 served")
+
+    run(scenario(), timeout=45)
+
+
+def test_a_wake_up_leaves_an_edit_in_place_to_the_poll(tmp_path: Path) -> None:
+    path = tmp_path / "sales.yaml"
+    path.write_text(YAML_V1)
+    store, manager = file_source(path, poll_interval=3600)
+
+    async def scenario() -> None:
+        async with manager, SnapshotWatcher(store) as watcher:
+            path.write_text(YAML_V2)  # same inode: closed after writing, which wakes the source
+            await asyncio.sleep(0.3)
+        assert watcher.published == []
+
+    run(scenario())
+
+
+def test_without_inotify_changes_are_still_polled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("scaler.sources.files.open_watch", lambda: None)
+    path = tmp_path / "sales.yaml"
+    path.write_text(YAML_V1)
+    store, manager = file_source(path)
+
+    async def scenario() -> None:
+        async with manager:
+            write_atomically(path, YAML_V2)
+            await wait_until(lambda: served(store) == V2, timeout=20, what="V2 served")
+
+    run(scenario(), timeout=30)

@@ -2,6 +2,10 @@
 
 Created inside the running event loop (grpc.aio requires it). SO_REUSEPORT is off, so a
 second scaler on the same port fails to bind instead of silently stealing connections.
+
+The server pings its clients: KEDA sets no keepalive, and StreamIsActive writes only when the
+value changes, so without pings a connection whose peer vanished (a node gone, a NAT entry
+dropped) and its streams would be held for ever.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -23,10 +28,27 @@ from scaler.service.servicer import ExternalScalerServicer
 from scaler.service.telemetry import RpcMetrics
 from scaler.sources.store import CalendarStore
 
-__all__ = ["SERVICE_NAME", "GrpcServer"]
+__all__ = ["SERVICE_NAME", "GrpcServer", "Keepalive"]
 
 log = logging.getLogger("scaler.service")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ExternalScaler"].full_name
+
+
+@dataclass(frozen=True, kw_only=True)
+class Keepalive:
+    interval: float = 60.0  # seconds without activity on a connection before the server pings
+    timeout: float = 20.0  # seconds to wait for the ping's answer before closing the connection
+
+    def options(self) -> list[tuple[str, int]]:
+        return [
+            ("grpc.keepalive_time_ms", round(self.interval * 1000)),
+            ("grpc.keepalive_timeout_ms", round(self.timeout * 1000)),
+            # grpcio 1.85 waits for a ping's answer this long, not keepalive_timeout_ms (its
+            # default, 60 s, held an unanswered connection open for a minute in tests here).
+            ("grpc.http2.ping_timeout_ms", round(self.timeout * 1000)),
+            # A connection that only polls has no call in flight most of the time: ping it too.
+            ("grpc.keepalive_permit_without_calls", 1),
+        ]
 
 
 class GrpcServer:
@@ -38,8 +60,10 @@ class GrpcServer:
         credentials: grpc.ServerCredentials | None = None,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.time,
+        keepalive: Keepalive = Keepalive(),
     ) -> None:
         self.store = store
+        self.keepalive = keepalive
         self.address = address
         self.credentials = credentials
         self.registry = registry if registry is not None else CollectorRegistry()
@@ -51,7 +75,7 @@ class GrpcServer:
         self._server: grpc.aio.Server | None = None
 
     async def start(self) -> int:
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0), *self.keepalive.options()])
         # Metrics wrap each handler once, as it is registered: an interceptor would run on
         # every call (about a fifth of grpcio's own per-call cost, see bench/RESULTS.md).
         services = self.rpc_metrics.instrument(server)

@@ -76,7 +76,9 @@ class FileSource:
         self._good_digest: bytes | None = None  # content of the calendar in force
         self._tried_digest: bytes | None = None  # content of the last attempt
         self._tried_failure: SourceError | None = None  # why that content was rejected
-        self._error: str | None = None  # the failure reported last; None while healthy
+        # The failure reported last, with the digest of the content it is about (None: no
+        # content, e.g. unreadable): a different broken file with the same message is new.
+        self._error: tuple[bytes | None, str] | None = None
 
     async def run(self) -> None:
         watch = open_watch()
@@ -178,14 +180,14 @@ class FileSource:
             self.settled.set()
             return
         if digest == self._tried_digest and self._tried_failure is not None:
-            self._fail(self._tried_failure)  # the same broken content: no second parse
+            self._fail(self._tried_failure, digest)  # the same broken content: no second parse
             return
         self._tried_digest = digest
         try:
             calendar = await self._decode(self.spec, content, self._fmt)
         except SourceError as exc:
             self._tried_failure = exc
-            self._fail(exc)
+            self._fail(exc, digest)
             return
         self._tried_failure = None
         self._good_digest = digest
@@ -193,9 +195,9 @@ class FileSource:
         self._reporter.loaded(calendar, loaded_from="source")
         self.settled.set()
 
-    def _fail(self, exc: SourceError) -> None:
-        message = str(exc)
-        if message != self._error:  # report each new problem once, not every poll
-            self._error = message
-            self._reporter.failed(exc.reason, message)
+    def _fail(self, exc: SourceError, digest: bytes | None = None) -> None:
+        problem = (digest, str(exc))
+        if problem != self._error:  # report each new problem once, not every poll
+            self._error = problem
+            self._reporter.failed(exc.reason, problem[1])
         self.settled.set()

@@ -22,8 +22,10 @@ from dataclasses import dataclass
 import httpx
 
 from scaler.calendar.model import Calendar
+from scaler.calendar.timefmt import format_duration
 from scaler.errors import SourceError, UsageError
 from scaler.sources.config import SourceSpec
+from scaler.sources.content_encoding import ACCEPT_ENCODING, Decoder
 from scaler.sources.decoding import decode_for, detect_format
 from scaler.sources.reporting import Reporter, log
 from scaler.sources.state import SavedContent, StateDir
@@ -92,7 +94,15 @@ class UrlSource:
                     f"calendar {spec.name!r}: caBundle {spec.ca_bundle} is not a readable PEM "
                     f"file of CA certificates ({exc})"
                 ) from exc
-        self._headers = {"Accept": _ACCEPT, "User-Agent": _USER_AGENT, **dict(spec.headers)}
+        self._headers = {
+            "Accept": _ACCEPT,
+            "Accept-Encoding": ACCEPT_ENCODING,  # only what content_encoding decodes
+            "User-Agent": _USER_AGENT,
+            **dict(spec.headers),
+        }
+        own = httpx.URL(self._url)
+        self._origin = (own.scheme, own.host, own.port)
+        self._secret_headers = ["Authorization", *(name for name, _ in spec.headers)]
         self._current: _Current | None = None  # the content in force
         self._saved: SavedContent | None = None  # the state copy, until the source answers
         self._state_tried = False
@@ -113,7 +123,17 @@ class UrlSource:
             ),
             follow_redirects=True,
             max_redirects=_MAX_REDIRECTS,
+            event_hooks={"request": [self._own_origin_only]},  # runs for every redirect too
         )
+
+    async def _own_origin_only(self, request: httpx.Request) -> None:
+        """Configured headers are secrets of the source's own origin: a redirect to another
+        scheme, host or port gets none of them (httpx itself drops only Authorization, and
+        keeps it on a redirect from http to https)."""
+        url = request.url
+        if (url.scheme, url.host, url.port) != self._origin:
+            for name in self._secret_headers:
+                request.headers.pop(name, None)
 
     async def run(self) -> None:
         self._saved = await self._load_state()
@@ -239,15 +259,25 @@ class UrlSource:
                 raise SourceError(
                     self._size_message(f"{int(declared)} bytes declared"), reason="size"
                 )
+            decoder = Decoder(response.headers.get("content-encoding", ""), self.spec.origin)
             chunks: list[bytes] = []
-            total = 0
-            async for chunk in response.aiter_bytes():
-                total += len(chunk)
-                if total > max_bytes:  # stop reading: the rest never reaches memory
+            received = total = 0
+            async for raw in response.aiter_raw():  # httpx would decode each chunk whole
+                received += len(raw)
+                if received > max_bytes:  # stop reading: the rest never reaches memory
                     raise SourceError(
                         self._size_message(f"more than {max_bytes} bytes sent"), reason="size"
                     )
-                chunks.append(chunk)
+                for piece in decoder.feed(raw):
+                    total += len(piece)
+                    if total > max_bytes:  # a compression bomb stops here, not at 2 GB
+                        raise SourceError(
+                            self._size_message(f"more than {max_bytes} bytes once decompressed"),
+                            reason="size",
+                        )
+                    chunks.append(piece)
+                    await asyncio.sleep(0)  # one step of decoding at a time on the event loop
+            decoder.finish()
             return status, response.headers, b"".join(chunks)
 
     async def _not_modified(self, client: httpx.AsyncClient, headers: httpx.Headers) -> None:
@@ -337,10 +367,18 @@ class UrlSource:
             content=saved.content, etag=saved.etag, last_modified=saved.last_modified
         )
         saved_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(saved.saved_at))
+        age = format_duration(max(0, int(self._clock() - saved.saved_at)))
+        if saved.outdated:
+            staleness = (
+                "it is outdated: a newer calendar was fetched later but could not be written "
+                "to the state directory, so this one may lack changes made since"
+            )
+        else:
+            staleness = "changes the source made since then are not in it"
         self._reporter.loaded(
             calendar,
             loaded_from="state",
-            note=f" (the last good copy, fetched {saved_at}; {why})",
+            note=f" (the last good copy, fetched {saved_at}, {age} ago; {why}; {staleness})",
         )
         self.settled.set()
 
@@ -352,8 +390,8 @@ class UrlSource:
         except OSError as exc:
             message = (
                 f"cannot write the last good copy to {self._state.path} "
-                f"({exc.strerror or exc}); a restart while the source is down would "
-                "find no calendar"
+                f"({exc.strerror or exc}); a restart while the source is down would find "
+                "only an older copy, if any (marked outdated); free space or fix the volume"
             )
             self._state_failing = True
             self._store.report_state_error(self.spec.name, message)

@@ -42,8 +42,10 @@ class Reporter:
         return {"calendar": self.name, "origin": self.origin, **fields}
 
     def loaded(self, calendar: Calendar, *, loaded_from: str, note: str = "") -> None:
+        """Publish; logged as a warning when the calendar is a state copy: it may be stale."""
         self._store.publish(self.name, calendar, loaded_from=loaded_from)
-        log.info(
+        log.log(
+            logging.WARNING if loaded_from == "state" else logging.INFO,
             "calendar %s loaded from %s: %d events%s",
             self.name,
             "the state directory" if loaded_from == "state" else self.origin,

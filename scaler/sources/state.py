@@ -5,6 +5,11 @@ from, its validators, a checksum), then the content exactly as the server sent i
 read it with `tail -n +2`. The raw content is kept rather than a parsed form so that a newer
 scaler re-validates it by its own rules. Writes are atomic (temporary file, fsync, rename,
 fsync of the directory): a crash leaves the old copy or the new one, never half of one.
+
+A write that fails leaves an older copy behind, which a restart would serve as if it were the
+last good one. So a failed write renames that copy to `<name>.last-good.outdated` (a rename
+needs no free space, the usual reason a write fails); a restart still serves it, the best there
+is while the source is down, but knows and says that a newer calendar was lost.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ __all__ = ["SavedContent", "StateDir"]
 
 _FORMAT = 1
 _SUFFIX = ".last-good"
+_OUTDATED = ".outdated"
 _STALE_TEMP = 3600.0  # temporary files older than this are leftovers of a crash
 
 
@@ -34,6 +40,7 @@ class SavedContent:
     etag: str | None = None
     last_modified: str | None = None
     saved_at: float = 0.0  # wall-clock time it was fetched
+    outdated: bool = False  # a newer calendar was fetched later but could not be saved over it
 
 
 class StateDir:
@@ -52,8 +59,12 @@ class StateDir:
     def file(self, name: str) -> Path:
         return self.path / f"{name}{_SUFFIX}"
 
+    def _outdated(self, name: str) -> Path:
+        return self.path / f"{name}{_SUFFIX}{_OUTDATED}"
+
     def save(self, name: str, saved: SavedContent) -> None:
-        """Replace the copy of `name` atomically; OSError when the disk refuses."""
+        """Replace the copy of `name` atomically; OSError when the disk refuses (and then the
+        older copy is marked outdated if the disk lets us)."""
         meta = {
             "format": _FORMAT,
             "origin": saved.origin,
@@ -73,10 +84,15 @@ class StateDir:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(temp, self.file(name))
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(OSError):
                 temp.unlink()
+            if isinstance(exc, OSError):  # the disk refused: what is left there is older
+                with contextlib.suppress(OSError):
+                    os.replace(self.file(name), self._outdated(name))
             raise
+        with contextlib.suppress(OSError):
+            self._outdated(name).unlink(missing_ok=True)
         directory = os.open(self.path, os.O_RDONLY)
         try:
             os.fsync(directory)  # the rename itself survives a power cut
@@ -86,6 +102,9 @@ class StateDir:
     def load(self, name: str) -> SavedContent | None:
         """The copy of `name`; None if there is none; SourceError(reason="io") if unusable."""
         path = self.file(name)
+        outdated = not path.exists() and self._outdated(name).exists()
+        if outdated:
+            path = self._outdated(name)
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
@@ -117,6 +136,7 @@ class StateDir:
             etag=meta.get("etag"),
             last_modified=meta.get("lastModified"),
             saved_at=float(meta.get("savedAt") or 0.0),
+            outdated=outdated,
         )
 
     def _remove_stale_temporaries(self) -> None:

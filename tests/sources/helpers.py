@@ -7,13 +7,16 @@ Every wait here is bounded; a server stops its handler threads when it stops.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import resource
 import shutil
+import signal
 import ssl
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -179,7 +182,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         owner = self.server.owner
-        reply = owner.reply
+        reply = owner.routes.get(self.path, owner.reply)
         headers = {k.lower(): v for k, v in self.headers.items()}
         status = reply.status
         if (reply.mode == "ok" and reply.etag and headers.get("if-none-match") == reply.etag) or (
@@ -243,6 +246,7 @@ class CalendarServer:
         self, reply: Reply | None = None, *, port: int = 0, tls: ssl.SSLContext | None = None
     ) -> None:
         self.reply = reply or Reply()
+        self.routes: dict[str, Reply] = {}  # replies for these paths instead of `reply`
         self.requests: list[Seen] = []
         self.streamed: list[int] = []  # bytes each `stream` answer got out before it ended
         self.errors = 0
@@ -294,14 +298,14 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 class ConfigMapDir:
-    """A directory laid out as the kubelet mounts a ConfigMap, with its atomic update.
+    """A directory laid out as the kubelet mounts a ConfigMap or a Secret, with its atomic update.
 
     dir/..2026_<n>/sales.yaml, dir/..data -> ..2026_<n>, dir/sales.yaml -> ..data/sales.yaml;
     an update writes a new `..2026_<n+1>` directory, swaps `..data` with a rename of a temporary
     symlink, then removes the old directory.
     """
 
-    def __init__(self, root: Path, files: dict[str, str]) -> None:
+    def __init__(self, root: Path, files: dict[str, str | bytes]) -> None:
         self.root = root
         self.generation = 0
         root.mkdir(parents=True, exist_ok=True)
@@ -310,15 +314,15 @@ class ConfigMapDir:
         for name in files:
             os.symlink(f"..data/{name}", root / name)
 
-    def _write(self, files: dict[str, str]) -> Path:
+    def _write(self, files: dict[str, str | bytes]) -> Path:
         self.generation += 1
         data = self.root / f"..2026_11_27_00_00_{self.generation:02d}.{os.getpid()}"
         data.mkdir()
-        for name, text in files.items():
-            (data / name).write_text(text)
+        for name, content in files.items():
+            (data / name).write_bytes(content.encode() if isinstance(content, str) else content)
         return data
 
-    def update(self, files: dict[str, str]) -> None:
+    def update(self, files: dict[str, str | bytes]) -> None:
         old = (self.root / "..data").resolve()
         data = self._write(files)
         temp = self.root / "..data_tmp"
@@ -327,6 +331,20 @@ class ConfigMapDir:
         for child in old.iterdir():
             child.unlink()
         old.rmdir()
+
+
+@contextlib.contextmanager
+def file_size_limit(size: int) -> Iterator[None]:
+    """Writes past `size` bytes fail with EFBIG ("File too large"), as on a full disk a write
+    fails and a rename still works. Process-wide (RLIMIT_FSIZE): keep the block short."""
+    old = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an error, not a killed process
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, old[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old)
+        signal.signal(signal.SIGXFSZ, previous)
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path] | None:

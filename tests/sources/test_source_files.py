@@ -112,6 +112,31 @@ def test_broken_file_keeps_the_last_good_calendar_until_fixed(
     assert (failure.calendar, failure.kept) == ("sales", True)  # type: ignore[attr-defined]
 
 
+def test_a_different_broken_file_with_the_same_error_is_reported_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "sales.yaml"
+    path.write_text(YAML_V1)
+    store, manager = file_source(path)
+    first, second = INVALID_CALENDAR, INVALID_CALENDAR + "# fixed the typo below, not the end\n"
+
+    async def scenario() -> None:
+        async with manager:
+            (tmp_path / "tmp").write_text(first)
+            os.replace(tmp_path / "tmp", path)
+            await wait_until(lambda: health(store).failures.get("invalid") == 1)
+            (tmp_path / "tmp").write_text(second)
+            os.replace(tmp_path / "tmp", path)
+            await wait_until(lambda: health(store).failures.get("invalid") == 2)
+            await asyncio.sleep(0.2)  # several more polls of the second: still reported once
+            assert health(store).failures["invalid"] == 2
+            assert served(store) == V1
+
+    run(scenario())
+    one, two = records(caplog, "invalid")
+    assert one.getMessage() == two.getMessage()  # same text; two different files, two reports
+
+
 def test_configmap_symlink_swap_is_served_and_a_broken_update_is_not(tmp_path: Path) -> None:
     volume = ConfigMapDir(tmp_path / "config", {"sales.yaml": YAML_V1})
     store, manager = file_source(volume.root / "sales.yaml", poll_interval=0.25)

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from helpers import (
+    LIMITS,
+    V1,
+    V2,
+    YAML_V1,
+    YAML_V2,
+    CalendarServer,
+    file_size_limit,
+    health,
+    run,
+    served,
+    wait_until,
+)
 
 from scaler.errors import SourceError, UsageError
+from scaler.sources import CalendarStore, SourceManager, SourceSpec
 from scaler.sources.state import SavedContent, StateDir
 
 SAVED = SavedContent(
@@ -85,3 +102,55 @@ def test_stale_temporary_files_are_removed_at_start(tmp_path: Path) -> None:
     StateDir(tmp_path)
 
     assert (stale.exists(), fresh.exists()) == (False, True)
+
+
+# -- a write that fails ---------------------------------------------------------------------
+
+
+def test_a_failed_save_marks_the_older_copy_outdated_until_a_save_succeeds(tmp_path: Path) -> None:
+    state = StateDir(tmp_path)
+    state.save("sales", SAVED)
+    newer = replace(SAVED, content=b"version: 1\nevents: []\n# newer\n", saved_at=1795741200.0)
+
+    with file_size_limit(64), pytest.raises(OSError, match="File too large"):
+        state.save("sales", newer)
+
+    assert state.load("sales") == replace(SAVED, outdated=True)
+    assert sorted(os.listdir(tmp_path)) == ["sales.last-good.outdated"]
+    state.save("sales", newer)
+    assert state.load("sales") == newer
+    assert sorted(os.listdir(tmp_path)) == ["sales.last-good"]
+
+
+def test_restart_after_a_failed_state_write_serves_the_older_copy_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with CalendarServer() as server:
+        server.serve(YAML_V1, etag='"v1"')
+        spec = SourceSpec(name="sales", location=server.url(), kind="url")
+        store = CalendarStore({"sales": spec.origin})
+
+        async def first_life() -> None:
+            async with SourceManager([spec], store, state_dir=tmp_path, refresh=0.1, limits=LIMITS):
+                await wait_until(lambda: (tmp_path / "sales.last-good").exists())
+                with file_size_limit(64):  # the disk refuses from now on
+                    server.serve(YAML_V2, etag='"v2"')
+                    await wait_until(lambda: health(store).state_error is not None)
+                assert served(store) == V2
+
+        run(first_life())
+    # the source is down now; the copy on disk is V1, older than the V2 served before
+    store = CalendarStore({"sales": spec.origin})
+    caplog.clear()
+
+    async def second_life() -> None:
+        async with SourceManager([spec], store, state_dir=tmp_path, refresh=0.1, limits=LIMITS):
+            assert (served(store), health(store).loaded_from) == (V1, "state")
+
+    run(second_life())
+    (loaded,) = [r for r in caplog.records if "loaded from the state directory" in r.getMessage()]
+    assert loaded.levelno == logging.WARNING
+    assert re.search(r"fetched 20\d\d-\d\d-\d\dT\d\d:\d\d:\d\dZ, \d+s ago", loaded.getMessage())
+    assert "it is outdated: a newer calendar was fetched later but could not be written" in (
+        loaded.getMessage()
+    )

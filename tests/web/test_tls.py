@@ -7,7 +7,8 @@ its own subchannel pool, so every call below makes its own TLS handshake.
 
 from __future__ import annotations
 
-import os
+import logging
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from scaler._proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.errors import UsageError
 from scaler.service.tls import server_credentials
 from tests.serverthread import ServerThread
+from tests.sources.helpers import ConfigMapDir
 from tests.web.certs import Issued, issue, make_ca, write_atomically
 from tests.web.stack import SALES
 
@@ -181,31 +183,37 @@ def test_rotated_certificate_is_served_on_new_connections(
     assert call(server, trust=pki.ca) == REFUSED
 
 
-def test_certificate_rotated_by_a_kubernetes_secret_volume_swap_is_served(
+def test_certificates_rotated_by_a_kubernetes_secret_volume_swap_are_served(
     serve_tls: Callable[..., ServerThread], tmp_path: Path, pki: Pki
 ) -> None:
-    # A mounted Secret: tls.crt -> ..data/tls.crt, ..data -> ..<timestamp>; the kubelet writes
-    # a new timestamped directory and renames a new ..data link over the old one.
-    volume = tmp_path / "secret"
-    volume.mkdir()
+    # tls.crt -> ..data/tls.crt, ..data -> ..2026_...; the kubelet writes a new timestamped
+    # directory, renames a new ..data link over the old one and removes the old directory.
+    volume = ConfigMapDir(
+        tmp_path / "tls",
+        {"tls.crt": pki.server.cert_pem, "tls.key": pki.server.key_pem, "ca.crt": pki.ca.cert_pem},
+    )
+    server = serve_tls(volume.root / "tls.crt", volume.root / "tls.key", volume.root / "ca.crt")
+    assert call(server, trust=pki.ca, client=pki.client) == OK
 
-    def publish(version: str, issued: Issued) -> None:
-        directory = volume / f"..{version}"
-        directory.mkdir()
-        (directory / "tls.crt").write_bytes(issued.cert_pem)
-        (directory / "tls.key").write_bytes(issued.key_pem)
-        (volume / "..data_tmp").symlink_to(directory.name)
-        os.replace(volume / "..data_tmp", volume / "..data")
+    volume.update(
+        {
+            "tls.crt": pki.other_server.cert_pem,
+            "tls.key": pki.other_server.key_pem,
+            "ca.crt": pki.other_ca.cert_pem,
+        }
+    )
 
-    publish("2026_11_01", pki.server)
-    for name in ("tls.crt", "tls.key"):
-        (volume / name).symlink_to(f"..data/{name}")
-    server = serve_tls(volume / "tls.crt", volume / "tls.key")
-    assert call(server, trust=pki.ca) == OK
+    assert call(server, trust=pki.other_ca, client=pki.other_client) == OK
+    assert call(server, trust=pki.ca, client=pki.client) == REFUSED  # old server cert, old CA
 
-    publish("2026_11_27", pki.other_server)
 
-    assert call(server, trust=pki.other_ca) == OK
+def test_tls_overlay_says_what_the_swap_test_shows() -> None:
+    """The overlay once told users to restart the pods after a renewal; the test above shows
+    the kubelet's swap is picked up without one."""
+    overlay = (Path(__file__).parents[2] / "deploy/overlays/tls/kustomization.yaml").read_text()
+
+    assert "rollout restart" not in overlay
+    assert "A renewal needs no restart" in overlay
 
 
 def test_rotated_client_ca_decides_which_clients_are_admitted(
@@ -222,6 +230,116 @@ def test_rotated_client_ca_decides_which_clients_are_admitted(
 def test_unreadable_certificate_names_the_flag(files: Files) -> None:
     with pytest.raises(UsageError, match=r"--tls-cert .*missing\.crt: cannot read"):
         server_credentials(files.cert.with_name("missing.crt"), files.key, None)
+
+
+# -- files that do not parse are not applied -------------------------------------------------
+
+
+def tls_log(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "scaler.service" and "TLS" in r.getMessage()
+    ]
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage\n"], ids=["empty", "garbage"])
+def test_broken_client_ca_is_refused_and_the_one_in_force_stays(
+    serve_tls: Callable[..., ServerThread],
+    files: Files,
+    pki: Pki,
+    caplog: pytest.LogCaptureFixture,
+    content: bytes,
+) -> None:
+    server = serve_tls(files.cert, files.key, files.client_ca)
+
+    write_atomically(files.client_ca, content)
+
+    assert call(server, trust=pki.ca, client=pki.client) == OK  # KEDA is not locked out
+    assert call(server, trust=pki.ca, client=pki.other_client) == REFUSED
+    (message,) = tls_log(caplog)
+    assert f"refused --tls-client-ca {files.client_ca}: not a PEM certificate" in message
+    assert "the client CA in force stays" in message and "reloaded" not in message
+
+
+@pytest.mark.parametrize(
+    ("cert", "key", "why"),
+    [
+        pytest.param(b"garbage", None, "--tls-cert .*: not a PEM certificate", id="garbage-cert"),
+        pytest.param(None, b"garbage", "--tls-key .*: not an unencrypted PEM private key",
+                     id="garbage-key"),
+        pytest.param(None, "other", "--tls-key .* is not the key of the certificate",
+                     id="key-of-another-certificate"),
+    ],
+)  # fmt: skip
+def test_broken_certificate_or_key_is_refused_and_the_pair_in_force_stays(
+    serve_tls: Callable[..., ServerThread],
+    files: Files,
+    pki: Pki,
+    caplog: pytest.LogCaptureFixture,
+    cert: bytes | None,
+    key: bytes | str | None,
+    why: str,
+) -> None:
+    server = serve_tls(files.cert, files.key)
+
+    if cert is not None:
+        write_atomically(files.cert, cert)
+    if key is not None:
+        write_atomically(files.key, pki.other_server.key_pem if key == "other" else key)
+
+    assert call(server, trust=pki.ca) == OK  # still the first certificate
+    (message,) = tls_log(caplog)
+    assert re.search(f"refused {why}.*; the certificate and key in force stay", message)
+    assert "applied" not in message and "reloaded" not in message
+
+
+def test_good_certificate_is_applied_while_a_broken_client_ca_is_refused(
+    serve_tls: Callable[..., ServerThread],
+    files: Files,
+    pki: Pki,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = serve_tls(files.cert, files.key, files.client_ca)
+
+    write_atomically(files.client_ca, b"")
+    write_atomically(files.key, pki.other_server.key_pem)
+    write_atomically(files.cert, pki.other_server.cert_pem)
+
+    assert call(server, trust=pki.other_ca, client=pki.client) == OK
+    (message,) = tls_log(caplog)
+    assert f"applied certificate {files.cert} and key {files.key}; refused --tls-client-ca" in (
+        message
+    )
+
+
+def test_refused_files_are_reported_once_and_a_fixed_file_is_applied(
+    serve_tls: Callable[..., ServerThread],
+    files: Files,
+    pki: Pki,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="scaler.service")
+    server = serve_tls(files.cert, files.key, files.client_ca)
+    write_atomically(files.client_ca, b"")
+    for _ in range(3):
+        assert call(server, trust=pki.ca, client=pki.client) == OK
+
+    write_atomically(files.client_ca, pki.other_ca.cert_pem)
+
+    assert call(server, trust=pki.ca, client=pki.other_client) == OK
+    refused, applied = tls_log(caplog)
+    assert "refused --tls-client-ca" in refused
+    assert applied == f"TLS files reloaded: client CA {files.client_ca}"
+
+
+@pytest.mark.parametrize("flag", ["--tls-cert", "--tls-key", "--tls-client-ca"])
+def test_file_that_does_not_parse_at_start_names_the_flag(files: Files, flag: str) -> None:
+    broken = {"--tls-cert": files.cert, "--tls-key": files.key, "--tls-client-ca": files.client_ca}
+    broken[flag].write_bytes(b"garbage")
+
+    with pytest.raises(UsageError, match=f"^{flag} {re.escape(str(broken[flag]))}: not a"):
+        server_credentials(files.cert, files.key, files.client_ca)
 
 
 # -- the query command --------------------------------------------------------------------

@@ -9,7 +9,8 @@ What it does, all on 127.0.0.1:
 2. For each calendar size: writes a generated calendar (bench.gen_calendar; 100,000 events are
    10 files of 10,000, one `--calendar` each, because a file source refuses files over 5 MiB),
    starts the real server (bench.serve_local: `calendar-scaler serve` bound to 127.0.0.1) and
-   times process start to /readyz 200.
+   times process start to the first GetMetrics answer for a workload that needs every
+   calendar that is OK and equal to `value_at`, and to /readyz 200.
 3. Checks the answers with a real gRPC stub for all 64 bench workloads (different namespaces,
    names, labels, baseReplicas, capacityPerReplica, loadShare, leadTime, rampDown, metricName)
    against `value_at`, the contract's definition: h2load ignores grpc-status, so an error
@@ -21,10 +22,14 @@ What it does, all on 127.0.0.1:
    (gRPC 5-byte prefix + GetMetricsRequest): the cache holds all of them while one is asked.
    Floor and scaler runs alternate (floor, scaler, floor, scaler) with the same body, and the
    repeats are pooled: spread between runs on these machines is up to 35%.
-5. Reads VmRSS/VmHWM after the load, then times a calendar change (atomic rewrite of the file
-   with a new constant for probe/reload-probe) until GetMetrics serves the new value, and the
-   StreamIsActive transitions of probe/stream-probe (windows a few seconds ahead) from their
-   scheduled instant to their arrival at a client.
+5. Reads VmRSS/VmHWM after the load (and the RSS of the server's child processes: parser
+   workers, multiprocessing's forkserver and resource tracker), then times a calendar change
+   (atomic rewrite of the file with a new constant for probe/reload-probe) until GetMetrics
+   serves the new value; then, with h2load sending GetMetrics at a fixed 500/s on one
+   connection, compares the p99 of the calls started in the 3 s after another atomic rewrite
+   with the p99 of those in the 3 s before it; reads the RSS again after these reloads; and
+   times the StreamIsActive transitions of probe/stream-probe (windows a few seconds ahead)
+   from their scheduled instant to their arrival at a client.
 
 Throughput is h2load's requests/s over the timed part; p50/p99 come from its per-request log
 (third column, microseconds).

@@ -22,11 +22,14 @@ $(STAMP): pyproject.toml
 $(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
 	npm ci --prefix tests/node --ignore-scripts --no-audit --no-fund
 
-# System packages the tests drive: Chromium for the status page.
+# System packages the tests drive: Chromium for the status page, Prometheus for history.
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing chromium (status page test)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@{ command -v prometheus && command -v promtool; } >/dev/null 2>&1 || { \
+	  echo "installing prometheus (history tests)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
 
 deps: $(STAMP) $(NODE_STAMP) system-deps
 

@@ -1,26 +1,32 @@
-"""The `calendar-scaler` command: serve, validate, plan, simulate, query. Thin: parse flags,
-call in.
+"""The `calendar-scaler` command: serve, validate, plan, simulate, query, report. Thin: parse
+flags, call in.
 
 Exit status: 0 ok, 1 an error the user can fix (bad calendar, bad metadata, bad flag value,
 failed query), 2 wrong command-line usage (argparse's convention) and, for `simulate`, an event
-that would start under-provisioned (so it can gate a pipeline; any non-zero fails the gate).
+that would start under-provisioned (so it can gate a pipeline; any non-zero fails the gate),
+for `report`, an event that was not ready at its start.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from scaler.calendar.evaluation import Plan, check_workload, plan
+from scaler.calendar.history import Derivation, Peaks, check_likes, derivations, references
 from scaler.calendar.model import Calendar
 from scaler.calendar.parsing import parse_calendar
+from scaler.calendar.report import STEP as REPORT_STEP
+from scaler.calendar.report import EventResult, Report, judge, occasions
 from scaler.calendar.simulation import (
     DEFAULT_SCALE_DOWN,
     DEFAULT_SCALE_UP,
@@ -34,6 +40,9 @@ from scaler.calendar.simulation import (
 from scaler.calendar.timefmt import format_duration, format_instant, parse_duration, parse_instant
 from scaler.calendar.workload import Workload, parse_metadata
 from scaler.errors import CalendarError, ScalerError, UsageError
+
+if TYPE_CHECKING:  # imported when a command needs it: `validate` does without httpx
+    from scaler.history import PrometheusClient
 
 __all__ = ["main"]
 
@@ -82,6 +91,42 @@ def _file_and_workload(args: argparse.Namespace) -> tuple[Calendar, Workload]:
     return calendar, parse_metadata(args.namespace, args.name, metadata)
 
 
+def _prometheus(args: argparse.Namespace) -> PrometheusClient:
+    """--prometheus as a client: headers from the environment, few retries (a person waits)."""
+    from scaler.history import HistoryLimits, PrometheusClient, headers_from_env
+
+    return PrometheusClient(
+        args.prometheus, headers=headers_from_env(os.environ), ca=args.prometheus_ca,
+        limits=HistoryLimits(attempts=2, retry_initial=0.5),
+    )  # fmt: skip
+
+
+def _peaks(args: argparse.Namespace, calendar: Calendar, workload: Workload, start: int) -> Peaks:
+    """The peaks of the workload's `like` events, asked of --prometheus once each (section 9);
+    None without --prometheus."""
+    if not args.prometheus:
+        if args.history_query or args.prometheus_ca:
+            raise UsageError("--history-query and --prometheus-ca need --prometheus URL")
+        return None
+    from scaler.history import DEFAULT_QUERY
+    from scaler.history.peaks import look_up
+
+    refs = references([calendar], workload, start)
+    if not refs:
+        return {}
+    client = _prometheus(args)
+
+    async def ask() -> Peaks:
+        async with client:
+            return await look_up(client, args.history_query or DEFAULT_QUERY, workload, refs)
+
+    return asyncio.run(ask())
+
+
+def _history_lines(found: Sequence[Derivation]) -> list[str]:
+    return [f"  {d.event}: {d.text}" for d in found]
+
+
 # -- validate ---------------------------------------------------------------------------------
 
 
@@ -116,10 +161,14 @@ def _plan_range(args: argparse.Namespace) -> tuple[int, int]:
         if hours <= 0:
             raise UsageError(f"--hours {hours}: give a number of hours > 0, e.g. --hours 48")
         end = start + int(hours * 3600)
+    return _ordered(start, end)
+
+
+def _ordered(start: int, end: int, note: str = "") -> tuple[int, int]:
     if end <= start:
         raise UsageError(
             f"--to {format_instant(end)} is not after --from {format_instant(start)}; "
-            "the range is [from, to)"
+            f"the range is [from, to){note}"
         )
     return start, end
 
@@ -133,10 +182,13 @@ def _format_table(result: Plan) -> str:
     return "\n".join(rows)
 
 
-def _lead_advice(calendar: Calendar, workload: Workload, start: int, end: int) -> str:
+def _lead_advice(
+    calendar: Calendar, workload: Workload, start: int, end: int, peaks: Peaks = None
+) -> str:
     """One line: is the lead time enough for the workload's podStartup (see `simulate`)?"""
     assert workload.pod_startup is not None
-    sim = simulate([calendar], workload, start, end, Settings(pod_startup=workload.pod_startup))
+    settings = Settings(pod_startup=workload.pod_startup)
+    sim = simulate([calendar], workload, start, end, settings, peaks=peaks)
     assumed = (
         f"podStartup {format_duration(workload.pod_startup)}, KEDA and HPA defaults; "
         "'calendar-scaler simulate' takes yours"
@@ -163,16 +215,26 @@ def cmd_plan(args: argparse.Namespace) -> int:
     calendar, workload = _file_and_workload(args)
     start, end = _plan_range(args)
     check_workload([calendar], workload, start)
-    result = plan([calendar], workload, start, end)
+    peaks = _peaks(args, calendar, workload, start)
+    check_likes([calendar], workload, peaks, start, end)
+    result = plan([calendar], workload, start, end, peaks=peaks)
+    history = derivations([calendar], workload, peaks, start)
     # The lead-time line stays out of the JSON: its shape is the contract's (SPEC 7, and
     # /api/plan serves the same object), so JSON readers get the line on stderr.
-    advice = _lead_advice(calendar, workload, start, end) if workload.pod_startup else None
+    advice = (
+        _lead_advice(calendar, workload, start, end, peaks) if workload.pod_startup else None
+    )
     if args.format == "json":
-        print(json.dumps(result.to_json(), indent=2))
+        document = result.to_json()
+        if history:  # additive: how `like` events were sized (section 9)
+            document["history"] = [d.to_json() for d in history]
+        print(json.dumps(document, indent=2))
         if advice:
             print(advice, file=sys.stderr)
     else:
         print(_format_table(result))
+        if history:
+            print("\nsized from history:\n" + "\n".join(_history_lines(history)))
         if advice:
             print(f"\n{advice}")
     return 0
@@ -291,11 +353,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     settings = _settings(args, workload)
     start, end = _plan_range(args)
     check_workload([calendar], workload, start)
-    sim = simulate([calendar], workload, start, end, settings)
+    peaks = _peaks(args, calendar, workload, start)
+    check_likes([calendar], workload, peaks, start, end)
+    sim = simulate([calendar], workload, start, end, settings, peaks=peaks)
+    history = derivations([calendar], workload, peaks, start)
     if args.format == "json":
-        print(json.dumps(sim.to_json(), indent=2))
+        document = sim.to_json()
+        if history:
+            document["history"] = [d.to_json() for d in history]
+        print(json.dumps(document, indent=2))
     else:
         print(_format_simulation(sim))
+        if history:
+            print("\nsized from history:\n" + "\n".join(_history_lines(history)))
     return 0 if sim.ok else 2
 
 
@@ -367,6 +437,102 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- report -----------------------------------------------------------------------------------
+
+REPORT_DAYS = 7  # default range: the 7 days before now
+
+
+def _report_range(args: argparse.Namespace, now: int) -> tuple[int, int]:
+    """[from, to): --to, else --from + --hours, else now; --from, else to - (--hours or 7d)."""
+    if args.to and args.hours is not None:
+        raise UsageError("give either --to or --hours, not both")
+    if args.hours is not None and args.hours <= 0:
+        raise UsageError(f"--hours {args.hours:g}: give a number of hours > 0, e.g. --hours 24")
+    length = REPORT_DAYS * 86400 if args.hours is None else int(args.hours * 3600)
+    start = _time(args.start, "--from") if args.start else None
+    if args.to:
+        end = _time(args.to, "--to")
+    elif start is not None and args.hours is not None:
+        end = start + length
+    else:
+        end = now
+    if start is None:
+        start = end - length
+    return _ordered(start, end, " and defaults to the 7 days before now")
+
+
+def _result_text(row: EventResult) -> str:
+    if row.ready_at_start:
+        text = "ready"
+    elif row.late_seconds is not None:
+        text = f"late by {format_duration(row.late_seconds)}"
+    else:
+        text = "not reached yet" if row.in_progress else "never reached"
+    return f"{text} (in progress)" if row.in_progress else text
+
+
+def _format_report(result: Report, query: str, origin: str) -> str:
+    rows = [
+        f"workload {result.workload}, {format_instant(result.start)} to "
+        f"{format_instant(result.end)} (UTC)",
+        f"history: {query} at {origin}",
+        "",
+    ]
+    if not result.events:
+        return "\n".join([*rows, "no events for this workload in range"])
+    width = max(len("EVENT"), *(len(r.event) for r in result.events)) + 2
+    rows.append(f"{'EVENT':<{width}}{'START (UTC)':<22}{'FLOOR':>6}  {'REACHED (UTC)':<22}"
+                f"{'PEAK':>6}  RESULT")  # fmt: skip
+    for r in result.events:
+        reached = "never" if r.reached is None else format_instant(r.reached)
+        peak = "-" if r.peak is None else f"{r.peak:g}"
+        rows.append(f"{r.event:<{width}}{format_instant(r.start):<22}{r.floor:>6}  "
+                    f"{reached:<22}{peak:>6}  {_result_text(r)}")  # fmt: skip
+    count = len(result.events)
+    short = sum(1 for r in result.events if not r.ready_at_start)
+    rows.append("")
+    if not short:
+        rows.append(f"all {count} event{'s' if count != 1 else ''} ready at the start")
+    else:
+        rows.append(f"{short} of {count} events not ready at the start")
+    return "\n".join(rows)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from scaler.history import DEFAULT_QUERY, render_query
+
+    calendar, workload = _file_and_workload(args)
+    now = int(time.time())
+    start, end = _report_range(args, now)
+    check_workload([calendar], workload, start)
+    client = _prometheus(args)  # checks the URL before anything is asked
+    peaks = _peaks(args, calendar, workload, start)  # floors of `like` events
+    check_likes([calendar], workload, peaks, start, end)
+    query = render_query(args.history_query or DEFAULT_QUERY, workload.namespace, workload.name)
+    found = occasions([calendar], workload, start, end, now, peaks=peaks)
+
+    async def fetch() -> list[EventResult]:
+        async with client:
+            results = []
+            for o in found:
+                ramp = await client.query_range(query, o.ramp_from, o.until, REPORT_STEP)
+                during = None
+                if o.grids_differ:
+                    during = await client.query_range(query, o.start, o.until, REPORT_STEP)
+                results.append(judge(o, ramp, during))
+            return results
+
+    result = Report(workload=workload.ref, start=start, end=end, events=tuple(asyncio.run(fetch())))
+    if args.format == "json":  # the contract's shape exactly (SPEC 9)
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print(_format_report(result, query, client.origin))
+        history = derivations([calendar], workload, peaks, start)
+        if history:  # floors of `like` events, as plan shows them
+            print("\nsized from history:\n" + "\n".join(_history_lines(history)))
+    return 0 if result.ok else 2
+
+
 # -- serve ------------------------------------------------------------------------------------
 
 
@@ -378,6 +544,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         calendars=calendars,
         config_file=Path(args.config) if args.config else None,
         example=example_calendar(),
+        host=args.listen_address,
         grpc_port=args.grpc_port,
         http_port=args.http_port,
         tls_cert=Path(args.tls_cert) if args.tls_cert else None,
@@ -386,6 +553,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         state_dir=Path(args.state_dir) if args.state_dir else None,
         refresh=args.refresh,
         log_level=args.log_level,
+        prometheus=args.prometheus,
+        history_query=args.history_query,
+        prometheus_ca=Path(args.prometheus_ca) if args.prometheus_ca else None,
     )
     return run(options)
 
@@ -400,6 +570,12 @@ def _duration(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def _port(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port; give 0 to 65535")
+    return int(text)
+
+
 def _workload_flags(parser: argparse.ArgumentParser, *, required: bool) -> None:
     parser.add_argument("--namespace", required=required, default="default",
                         help="the ScaledObject's namespace (default: %(default)s)")  # fmt: skip
@@ -407,6 +583,17 @@ def _workload_flags(parser: argparse.ArgumentParser, *, required: bool) -> None:
                         help="the ScaledObject's name (default: %(default)s)")  # fmt: skip
     parser.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                         help="trigger metadata, repeatable: --meta baseReplicas=4")  # fmt: skip
+
+
+def _history_flags(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
+    parser.add_argument("--prometheus", metavar="URL", required=required,
+                        help="Prometheus API base for like events and report (Thanos, Mimir: "
+                        "their Prometheus API path); headers from "
+                        "CALENDAR_SCALER_PROMETHEUS_HEADER_*")  # fmt: skip
+    parser.add_argument("--history-query", metavar="Q",
+                        help="PromQL of a workload's replicas, with $namespace and $name "
+                        "(default: kube-state-metrics' HPA current replicas)")  # fmt: skip
+    parser.add_argument("--prometheus-ca", metavar="F", help="trust this CA (PEM) for Prometheus")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -420,8 +607,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--calendar", action="append", default=[], metavar="NAME=PATH_OR_URL",
                        help="a calendar source, repeatable; none: the shipped example")  # fmt: skip
     serve.add_argument("--config", metavar="FILE", help="YAML file listing calendars")
-    serve.add_argument("--grpc-port", type=int, default=9090)
-    serve.add_argument("--http-port", type=int, default=8080, help="metrics, health, status page")
+    serve.add_argument("--listen-address", default="[::]", metavar="ADDR",
+                       help="address both ports listen on (default: %(default)s, every IPv4 "
+                       "and IPv6 address; e.g. 127.0.0.1, or the pod IP)")  # fmt: skip
+    serve.add_argument("--grpc-port", type=_port, default=9090, metavar="PORT",
+                       help="KEDA's external scaler protocol (default: 9090)")  # fmt: skip
+    serve.add_argument("--http-port", type=_port, default=8080, metavar="PORT",
+                       help="metrics, health, status page (default: 8080)")  # fmt: skip
     serve.add_argument("--tls-cert", metavar="F")
     serve.add_argument("--tls-key", metavar="F")
     serve.add_argument("--tls-client-ca", metavar="F", help="require client certificates (mTLS)")
@@ -429,6 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--refresh", type=_duration, default=60, metavar="DURATION",
                        help="how often URL sources are fetched (default: 60s)")  # fmt: skip
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    _history_flags(serve)
     serve.set_defaults(func=cmd_serve)
 
     validate = commands.add_parser("validate", help="check calendar files (YAML, JSON, .ics)")
@@ -446,6 +639,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan_cmd.add_argument("--hours", type=float, metavar="N",
                           help=f"length instead of --to (default {DEFAULT_HOURS})")  # fmt: skip
     plan_cmd.add_argument("--format", choices=["table", "json"], default="table")
+    _history_flags(plan_cmd)
     plan_cmd.set_defaults(func=cmd_plan)
 
     sim = commands.add_parser(
@@ -480,6 +674,7 @@ def build_parser() -> argparse.ArgumentParser:
     ]:  # fmt: skip
         sim.add_argument(flag, metavar="VALUE", help=f"{what} (default: {default})")
     sim.add_argument("--format", choices=["table", "json"], default="table")
+    _history_flags(sim)
     sim.set_defaults(func=cmd_simulate)
 
     query = commands.add_parser("query", help="ask a running scaler as KEDA does")
@@ -492,6 +687,26 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--tls-server-name", metavar="NAME",
                        help="name the server certificate must carry, if not the host")  # fmt: skip
     query.set_defaults(func=cmd_query)
+
+    report = commands.add_parser(
+        "report",
+        help="did we make it? each past event's floor against the replicas that ran (exit 2 if "
+        "one was not ready)",
+        description="For each event of the last 7 days (or --from/--to), read from Prometheus "
+        "when the workload's replicas reached the floor the calendar asked, whether that was "
+        "before the start, and the peak during the event. Exit status 2 when an event was not "
+        "ready at its start.",
+    )
+    report.add_argument("file", metavar="FILE")
+    _history_flags(report, required=True)
+    _workload_flags(report, required=True)
+    report.add_argument("--from", dest="start", metavar="TIME",
+                        help="start (calendar time format, UTC if no offset; default: 7 days "
+                        "before --to)")  # fmt: skip
+    report.add_argument("--to", metavar="TIME", help="end, exclusive (default: now)")
+    report.add_argument("--hours", type=float, metavar="N", help="length instead of 7 days")
+    report.add_argument("--format", choices=["table", "json"], default="table")
+    report.set_defaults(func=cmd_report)
     return parser
 
 

@@ -6,7 +6,10 @@
     ├── MetadataError            a ScaledObject's trigger metadata is wrong (-> INVALID_ARGUMENT)
     │                            .key: the metadata key to fix
     ├── CalendarUnavailable      a calendar a workload needs has never loaded (-> UNAVAILABLE)
+    ├── PlanPending              a workload's plan is still being built (-> UNAVAILABLE)
     ├── SourceError              a source could not be read (network, file, size limit, ...)
+    ├── HistoryError             Prometheus history could not be read (down, bad query, ...)
+    │                            .reason: short label for metrics (fetch, timeout, query, ...)
     └── UsageError               a command-line argument is wrong (exit 1 / 2)
 
 Messages name the place and the fix; gRPC status codes are chosen only at the servicer boundary.
@@ -17,7 +20,9 @@ from __future__ import annotations
 __all__ = [
     "CalendarError",
     "CalendarUnavailable",
+    "HistoryError",
     "MetadataError",
+    "PlanPending",
     "ScalerError",
     "SourceError",
     "UsageError",
@@ -56,11 +61,32 @@ class CalendarUnavailable(ScalerError):
         )
 
 
+class PlanPending(ScalerError):
+    """A workload's plan took longer to build than a call waits; the build goes on."""
+
+    def __init__(self, workload: str, waited: float) -> None:
+        self.workload = workload
+        super().__init__(
+            f"{workload}: the plan is still being computed (more than {waited:g} s so far); "
+            "the next call gets it. If this keeps happening, shorten the workload's leadTime, "
+            "rampUp or rampDown, or the calendar's frequent events"
+        )
+
+
 class SourceError(ScalerError):
     """A calendar source could not be read: the last good calendar stays in force."""
 
     def __init__(self, message: str, *, reason: str = "fetch") -> None:
         self.reason = reason  # short, bounded label for metrics: fetch, timeout, size, parse, ...
+        super().__init__(message)
+
+
+class HistoryError(ScalerError):
+    """Prometheus could not answer a history query; the message carries Prometheus's own error
+    text when Prometheus answered with one (a bad query, say)."""
+
+    def __init__(self, message: str, *, reason: str = "fetch") -> None:
+        self.reason = reason  # short, bounded label for metrics: fetch, timeout, size, query, ...
         super().__init__(message)
 
 

@@ -18,6 +18,7 @@ import grpc
 from scaler._proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.calendar.model import Calendar
 from scaler.calendar.parsing import parse_calendar
+from scaler.service.peaks import PeakBook
 from scaler.service.server import GrpcServer
 from scaler.sources.store import CalendarStore
 
@@ -41,11 +42,13 @@ class ServerThread:
         *,
         clock: Callable[[], float] = time.time,
         credentials: grpc.ServerCredentials | None = None,
+        peaks: Callable[[CalendarStore], PeakBook] | None = None,  # `like` events' history
     ) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.store = CalendarStore({name: f"{name}.yaml" for name in calendars})
+        self.peaks = peaks(self.store) if peaks is not None else None
         self.server: GrpcServer = self.run(self._start(clock, credentials))
         for name, text in calendars.items():
             if text is not None:
@@ -55,7 +58,12 @@ class ServerThread:
     async def _start(
         self, clock: Callable[[], float], credentials: grpc.ServerCredentials | None
     ) -> GrpcServer:
-        server = GrpcServer(self.store, address="127.0.0.1:0", clock=clock, credentials=credentials)
+        server = GrpcServer(
+            self.store, address="127.0.0.1:0", clock=clock, credentials=credentials,
+            peaks=self.peaks,
+        )  # fmt: skip
+        if self.peaks is not None:
+            await self.peaks.start()
         await server.start()
         return server
 
@@ -75,6 +83,8 @@ class ServerThread:
 
     def stop(self, grace: float = 1.0) -> None:
         self.run(self.server.stop(grace))
+        if self.peaks is not None:
+            self.run(self.peaks.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)
         self.loop.close()

@@ -15,11 +15,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from scaler.calendar.model import MAX_REPLICAS, Calendar, Event, Occurrence, Scale, Target, Timing
 from scaler.calendar.timefmt import format_instant
 from scaler.calendar.workload import Workload
 from scaler.errors import MetadataError
+
+if TYPE_CHECKING:  # history builds on this module
+    from scaler.calendar.history import Peaks
 
 __all__ = [
     "Plan",
@@ -81,9 +85,19 @@ def matches(target: Target, workload: Workload) -> bool:
     return all(workload.labels.get(k) == v for k, v in target.labels.items())
 
 
-def _amount(scale: Scale, workload: Workload) -> int | None:
-    """Replicas a scale asks of this workload; None when the workload lacks the key it needs."""
+def _amount(scale: Scale, workload: Workload, peaks: Peaks = None) -> int | None:
+    """Replicas a scale asks of this workload; None when the workload lacks the key it needs,
+    or for `like` when its peak is not known and it has no `otherwise` (section 9; `peaks`:
+    this workload's peaks, None without Prometheus)."""
     amount = Fraction(scale.amount)
+    if scale.like is not None:
+        peak = None if peaks is None else peaks.get(scale.like)
+        if peak is not None and peak.value is not None:  # D = ceil(P x growth), exactly
+            return min(math.ceil(Fraction(peak.value) * amount), MAX_REPLICAS)
+        if scale.otherwise is None:
+            return None
+        scale = scale.otherwise
+        amount = Fraction(scale.amount)
     if scale.kind == "replicas":
         return min(int(amount), MAX_REPLICAS)
     if scale.kind == "factor":
@@ -104,7 +118,7 @@ def _scales(event: Event, workload: Workload) -> list[Scale] | None:
     return [s for s in chosen if s is not None] or None
 
 
-def demand(event: Event, workload: Workload) -> int | None:
+def demand(event: Event, workload: Workload, peaks: Peaks = None) -> int | None:
     """Demand D of an event for a workload; None when it does not apply.
 
     A workload lacking the key a scale needs gets None here; `check_workload` is what turns
@@ -115,12 +129,16 @@ def demand(event: Event, workload: Workload) -> int | None:
     scales = _scales(event, workload)
     if scales is None:
         return None
-    amounts = [a for a in (_amount(s, workload) for s in scales) if a is not None]
+    amounts = [a for a in (_amount(s, workload, peaks) for s in scales) if a is not None]
     return max(amounts) if amounts else None
 
 
 def _demand(
-    event: Event, workload: Workload, amounts: dict[int, int | None], matched: dict[int, bool]
+    event: Event,
+    workload: Workload,
+    amounts: dict[int, int | None],
+    matched: dict[int, bool],
+    peaks: Peaks = None,
 ) -> int | None:
     """`demand`, remembering per scale and per target object (calendars share them between
     events: parsing) what it works out for this workload: exact decimal arithmetic and glob
@@ -145,7 +163,7 @@ def _demand(
         if key in amounts:
             amount = amounts[key]
         else:
-            amount = amounts[key] = _amount(scale, workload)
+            amount = amounts[key] = _amount(scale, workload, peaks)
         if amount is not None and (best is None or amount > best):
             best = amount
     return best
@@ -278,12 +296,14 @@ def occurrences(
     return found
 
 
-def value_at(calendars: Sequence[Calendar], workload: Workload, instant: int) -> int:
+def value_at(
+    calendars: Sequence[Calendar], workload: Workload, instant: int, peaks: Peaks = None
+) -> int:
     """The value at one instant, straight from the definition (max over occurrences)."""
     before, after = reach(calendars, workload)
     best = 0
     for occ in occurrences(calendars, instant, instant + 1, before=before, after=after):
-        d = demand(occ.event, workload)
+        d = demand(occ.event, workload, peaks)
         if d is None:
             continue
         value = 0
@@ -303,6 +323,7 @@ def plan(
     *,
     with_events: bool = True,
     expanded: Sequence[Occurrence] | None = None,
+    peaks: Peaks = None,
 ) -> Plan:
     """Change points of the value over [start, end): a point at `start`, then one per change.
 
@@ -330,7 +351,7 @@ def plan(
         if key in shapes:
             shape = shapes[key]
         else:
-            d = _demand(event, workload, amounts, matched)
+            d = _demand(event, workload, amounts, matched, peaks)
             t = None if d is None else effective_timing(event, workload)
             shape = shapes[key] = None if d is None or t is None else _shape(
                 d, t.lead_time, t.ramp_up, t.ramp_down, t.ramp_steps

@@ -18,6 +18,7 @@ __all__ = [
     "Event",
     "Occurrence",
     "Once",
+    "Reference",
     "Scale",
     "Schedule",
     "Target",
@@ -25,7 +26,7 @@ __all__ = [
     "in_range",
 ]
 
-ScaleKind = Literal["replicas", "factor", "load"]
+ScaleKind = Literal["replicas", "factor", "load", "like"]
 
 # Kubernetes replica counts are int32: no demand is larger, whatever the arithmetic says.
 MAX_REPLICAS = 2**31 - 1
@@ -40,10 +41,26 @@ def in_range(value: Decimal) -> bool:
     return value.is_finite() and (value == 0 or -9 <= value.adjusted() <= 15)
 
 
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """The earlier one-off event a `like` scale is sized from (SPEC section 9).
+
+    Its name and window [start, end) are all a peak depends on (with the workload's history
+    query), so a Reference is also the key of a peak: two calendars naming the same window get
+    the same peak.
+    """
+
+    event: str
+    start: int
+    end: int  # exclusive
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Scale:
     kind: ScaleKind
-    amount: Decimal  # exact, as written: 1.1 * 100 is 110
+    amount: Decimal  # exact, as written: 1.1 * 100 is 110; for `like`: the growth
+    like: Reference | None = None  # kind "like" only: the event whose peak is the base
+    otherwise: Scale | None = None  # kind "like" only: for workloads whose peak is not there
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

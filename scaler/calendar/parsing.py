@@ -14,6 +14,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -22,6 +23,7 @@ from scaler.calendar.model import (
     Calendar,
     Event,
     Once,
+    Reference,
     Scale,
     Schedule,
     Target,
@@ -51,6 +53,7 @@ _EVENT_KEYS = {
 }  # fmt: skip
 _RECURRING_ONLY = ("from", "until", "exclude")
 _SCALE_KINDS = ("replicas", "factor", "load")
+_LIKE_KEYS = ("like", "growth", "otherwise")  # SPEC section 9
 _TARGET_KEYS = {"namespace", "name", "labels", "scale"}
 _DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}")
 _HOLIDAYS = re.compile(r"^holidays:([A-Za-z]{2})(?:-([A-Za-z0-9]{1,5}))?$")
@@ -64,6 +67,7 @@ class _Problems:
     def __init__(self, origin: str) -> None:
         self.origin = origin
         self.lines: list[str] = []
+        self.like_lines: dict[int, int] = {}  # id(like scale) -> line of its `like` key
 
     def add(self, line: int, message: str, event: str | None = None) -> None:
         where = f"event {event!r}: " if event is not None else ""
@@ -95,15 +99,35 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, Decimal)) and not isinstance(value, bool)
 
 
-def _parse_scale(node: Any, problems: _Problems, line: int, event: str | None) -> Scale | None:
+def _parse_scale(
+    node: Any, problems: _Problems, line: int, event: str | None, *, like: bool = True
+) -> Scale | None:
     if not isinstance(node, Map):
         problems.add(line, "scale must be a mapping with one of replicas, factor, load, "
                      "e.g. scale: {replicas: 10}", event)  # fmt: skip
         return None
-    unknown = sorted(set(node) - set(_SCALE_KINDS))
+    keys = {*_SCALE_KINDS, *_LIKE_KEYS} if like else set(_SCALE_KINDS)
+    unknown = sorted(set(node) - keys)
     for key in unknown:
+        if key == "like":
+            problems.add(_line(node, key), "otherwise cannot be like itself; give it "
+                         "replicas, factor or load, e.g. otherwise: {factor: 3}",
+                         event)  # fmt: skip
+            return None
         problems.add(_line(node, key), f"scale has unknown key {key!r}; "
-                     f"{_suggest(key, set(_SCALE_KINDS))}", event)  # fmt: skip
+                     f"{_suggest(key, keys)}", event)  # fmt: skip
+    if like and "like" in node:
+        if any(k in node for k in _SCALE_KINDS):
+            got = " and ".join(k for k in (*_SCALE_KINDS, "like") if k in node)
+            problems.add(_line(node), "scale needs exactly one of replicas, factor, load, "
+                         f"like (got {got}); e.g. scale: {{like: black-friday-2025}}",
+                         event)  # fmt: skip
+            return None
+        return _parse_like(node, problems, event)
+    for key in ("growth", "otherwise"):
+        if like and key in node:
+            problems.add(_line(node, key), f"{key} belongs to like scales; add like: "
+                         "<earlier event> or remove it", event)  # fmt: skip
     kinds = [k for k in _SCALE_KINDS if k in node]
     if len(kinds) != 1:
         got = " and ".join(kinds) if kinds else "none"
@@ -125,6 +149,79 @@ def _parse_scale(node: Any, problems: _Problems, line: int, event: str | None) -
                      f"e.g. {kind}: {'1.5' if kind == 'factor' else '20000'}", event)  # fmt: skip
         return None
     return _scale(kind, Decimal(value))
+
+
+def _parse_like(node: Map, problems: _Problems, event: str | None) -> Scale | None:
+    """`{like: NAME, growth: G, otherwise: SCALE}`; the reference's window is filled in by
+    `_resolve_likes` once every event has been read (it may come later in the file)."""
+    name, where = node["like"], _line(node, "like")
+    ok = isinstance(name, str) and EVENT_NAME.fullmatch(name) is not None
+    if not ok:
+        problems.add(where, f"like {_show(name)} must name an earlier one-off event of this "
+                     "calendar, e.g. like: black-friday-2025", event)  # fmt: skip
+    growth = node.get("growth", 1)
+    if not _is_number(growth) or not in_range(Decimal(growth)) or Decimal(growth) < 0:
+        problems.add(_line(node, "growth"), f"growth {_show(growth)} must be a finite number "
+                     ">= 0 with at most 9 decimals, e.g. growth: 1.2", event)  # fmt: skip
+        ok = False
+    otherwise = None
+    if "otherwise" in node:
+        otherwise = _parse_scale(node["otherwise"], problems, _line(node, "otherwise"), event,
+                                 like=False)  # fmt: skip
+        ok = ok and otherwise is not None
+    if not ok:
+        return None
+    scale = Scale(kind="like", amount=Decimal(growth), like=Reference(str(name), 0, 0),
+                  otherwise=otherwise)  # fmt: skip
+    problems.like_lines[id(scale)] = where
+    return scale
+
+
+def _like_scales(event: Event) -> list[Scale]:
+    scales = [event.scale, *(t.scale for t in event.targets)]
+    return [s for s in scales if s is not None and s.kind == "like"]
+
+
+def _resolve_likes(events: list[Event], named: set[str], problems: _Problems) -> list[Event]:
+    """Each `like` scale with its reference's window; a problem for a reference that is not an
+    earlier one-off event of this calendar. `named`: every event name written, valid or not
+    (an invalid referenced event has its own problem already)."""
+    by_name = {e.name: e for e in events}
+
+    def resolved(scale: Scale | None, event: Event) -> Scale | None:
+        if scale is None or scale.like is None:
+            return scale
+        name, line = scale.like.event, problems.like_lines.get(id(scale), event.line)
+        ref = by_name.get(name)
+        if ref is None:
+            if name not in named:
+                others = sorted(set(by_name) - {event.name})
+                close = difflib.get_close_matches(name, others, n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]!r}?" if close else (
+                    "add the earlier sale as a one-off event (disabled: true keeps it as a record)")
+                problems.add(line, f"like {name!r}: no event of that name in this calendar; "
+                             f"{hint}", event.name)  # fmt: skip
+            return scale
+        if not isinstance(ref.schedule, Once):
+            problems.add(line, f"like {name!r}: that event is recurring (line {ref.line}); like "
+                         "needs a one-off event with start and end", event.name)  # fmt: skip
+            return scale
+        assert isinstance(event.schedule, Once)
+        if ref.schedule.end > event.schedule.start:
+            problems.add(line, f"like {name!r}: that event ends after this one starts; like "
+                         "names an earlier event, whose end is at or before this start",
+                         event.name)  # fmt: skip
+            return scale
+        return replace(scale, like=Reference(name, ref.schedule.start, ref.schedule.end))
+
+    out = []
+    for event in events:
+        if not _like_scales(event):
+            out.append(event)
+            continue
+        targets = tuple(replace(t, scale=resolved(t.scale, event)) for t in event.targets)
+        out.append(replace(event, scale=resolved(event.scale, event), targets=targets))
+    return out
 
 
 def _parse_targets(
@@ -167,7 +264,11 @@ def _parse_targets(
         scale = None
         if "scale" in item:
             scale = _parse_scale(item["scale"], problems, _line(item, "scale"), event)
-        targets.append(_target(globs["namespace"], globs["name"], labels, scale))
+        if scale is not None and scale.kind == "like":  # not shared: resolved per event
+            targets.append(Target(namespace=globs["namespace"], name=globs["name"],
+                                  labels=labels, scale=scale))  # fmt: skip
+        else:
+            targets.append(_target(globs["namespace"], globs["name"], labels, scale))
     return tuple(targets)
 
 
@@ -267,6 +368,11 @@ def _event(
     if "scale" not in node and not (targets and all(t.scale for t in targets)):
         problems.add(line, "has no scale; add one of scale: {replicas: N}, {factor: F} or "
                      "{load: X}", label)  # fmt: skip
+    if "schedule" in node:
+        for like in [s for s in (scale, *(t.scale for t in targets)) if s and s.kind == "like"]:
+            problems.add(problems.like_lines.get(id(like), line), "like sizes one-off "
+                         "events only; give this recurring event replicas, factor or load",
+                         label)  # fmt: skip
     timing = _timing(node, problems, defaults, label)
 
     duration = None
@@ -528,6 +634,8 @@ def _parse_yaml_calendar(text: str, *, name: str, origin: str) -> Calendar:
         event = _event(item, line, problems, zone=zone, defaults=defaults, exclusions=exclusions)
         if event is not None:
             events.append(event)
+    if problems.like_lines:
+        events = _resolve_likes(events, set(seen), problems)
     if problems.lines:
         raise CalendarError(problems.lines)
     return Calendar(name=name, origin=origin, events=tuple(events))

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from scaler.calendar.evaluation import demand, effective_timing, occurrences, plan, reach
+from scaler.calendar.history import Peaks
 from scaler.calendar.model import Calendar
 from scaler.calendar.timefmt import format_duration, format_instant, parse_duration
 from scaler.calendar.workload import Workload
@@ -694,7 +695,12 @@ class _Outcome:
 
 
 def _prepare(
-    calendars: Sequence[Calendar], workload: Workload, s: Settings, start: int, end: int
+    calendars: Sequence[Calendar],
+    workload: Workload,
+    s: Settings,
+    start: int,
+    end: int,
+    peaks: Peaks = None,
 ) -> tuple[_Steps, _Activity, int]:
     """The calendar's values from the warm-up on, KEDA's activity, and the initial replicas.
 
@@ -703,7 +709,7 @@ def _prepare(
     """
     before, _ = reach(calendars, workload)
     origin = start - before - 1
-    points = plan(calendars, workload, origin, end, with_events=False).points
+    points = plan(calendars, workload, origin, end, with_events=False, peaks=peaks).points
     steps = _Steps([p.at for p in points], [p.value for p in points])
     initial = s.steady(steps.values[0]) if s.initial_replicas is None else s.initial_replicas
     return steps, _Activity(steps, s.baseline), initial
@@ -713,9 +719,16 @@ class _Model:
     """Simulations of one calendar and workload, cached by the workload's leadTime."""
 
     def __init__(
-        self, calendars: Sequence[Calendar], workload: Workload, s: Settings, start: int, end: int
+        self,
+        calendars: Sequence[Calendar],
+        workload: Workload,
+        s: Settings,
+        start: int,
+        end: int,
+        peaks: Peaks = None,
     ) -> None:
         self.calendars = calendars
+        self.peaks = peaks
         self.workload = workload
         self.s = s
         self.start = start
@@ -732,7 +745,9 @@ class _Model:
         return found
 
     def _simulate(self, workload: Workload) -> _Outcome:
-        steps, activity, initial = _prepare(self.calendars, workload, self.s, self.start, self.end)
+        steps, activity, initial = _prepare(
+            self.calendars, workload, self.s, self.start, self.end, self.peaks
+        )
         runs = [
             _run(steps, activity, self.s, phase, self.end, initial)
             for phase in range(self.s.hpa_sync)
@@ -815,6 +830,7 @@ def simulate(
     settings: Settings | None = None,
     *,
     advise: bool = True,
+    peaks: Peaks = None,
 ) -> Simulation:
     """Every occurrence starting in [start, end) that concerns the workload, judged at its start.
 
@@ -825,12 +841,12 @@ def simulate(
     if end <= start:
         raise ValueError(f"simulation range is empty: end {format_instant(end)} is not after start")
     s = Settings() if settings is None else settings
-    model = _Model(calendars, workload, s, start, end)
+    model = _Model(calendars, workload, s, start, end, peaks)
     base = model.outcome(workload.lead_time)
 
     rows: list[Readiness] = []
     for occ in occurrences(calendars, start, end):
-        if not start <= occ.start < end or demand(occ.event, workload) is None:
+        if not start <= occ.start < end or demand(occ.event, workload, peaks) is None:
             continue
         asked = base.asked.at(occ.start)
         ready = base.ready_at(occ.start)

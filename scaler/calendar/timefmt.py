@@ -18,10 +18,15 @@ __all__ = [
     "parse_duration",
     "parse_instant",
     "parse_zone",
+    "quote",
     "wall_clock_instant",
 ]
 
-_DURATION = re.compile(r"(\d+)([dhms])")
+# ASCII digits only (`\d` would take other scripts' digits, and int() reads them), and few
+# enough of them that int() never meets Python's 4,300-digit limit: 15 digits of seconds are
+# already 30 million years.
+_DURATION = re.compile(r"([0-9]{1,15})([dhms])")
+QUOTE_MAX = 100  # characters of a value quoted in a message
 _UNIT = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _LOCAL = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?$")
@@ -43,10 +48,21 @@ def parse_duration(text: str) -> int:
         pos = match.end()
     if not text or pos != len(text):
         raise ValueError(
-            f"duration {text!r} is not valid; write <number><unit>... with units d, h, m, s, "
+            f"duration {quote(text)} is not valid; write <number><unit>... with units d, h, m, s, "
             "e.g. 90s, 15m, 1h30m, 1d12h, 0s"
         )
     return total
+
+
+def quote(text: str) -> str:
+    """`text` for an error message: repr'd, at most QUOTE_MAX characters of it.
+
+    A message quoting a 1 MB value whole makes C-core gRPC clients (KEDA's Go client too)
+    fail with RESOURCE_EXHAUSTED on the trailer instead of showing the message.
+    """
+    if len(text) <= QUOTE_MAX:
+        return repr(text)
+    return f"{text[:QUOTE_MAX]!r}... ({len(text):,} characters)"
 
 
 def format_duration(seconds: int) -> str:

@@ -10,15 +10,33 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from scaler.calendar.model import MAX_REPLICAS, in_range
-from scaler.calendar.timefmt import parse_duration
+from scaler.calendar.timefmt import QUOTE_MAX, format_duration, parse_duration, quote
 from scaler.errors import MetadataError
 
-__all__ = ["DEFAULT_METRIC_NAME", "Workload", "parse_labels", "parse_metadata"]
+__all__ = [
+    "DEFAULT_METRIC_NAME",
+    "DURATION_MAX",
+    "METADATA_MAX",
+    "VALUE_MAX",
+    "Workload",
+    "check_size",
+    "lookup",
+    "parse_labels",
+    "parse_metadata",
+]
 
 DEFAULT_METRIC_NAME = "sale-calendar"
+# Bounds, so that one ScaledObject never slows the scaler for the others (SPEC 4): a duration
+# is how far the calendar is expanded around now (a 1000d lead took minutes), and everything
+# KEDA sends is parsed and remembered per distinct metadata set.
+DURATION_MAX = 31 * 86400
+VALUE_MAX = 4096  # characters of one value
+METADATA_MAX = 64 * 1024  # bytes (UTF-8) of all keys and values
+_WHOLE = re.compile(r"\+?[0-9]{1,10}")  # int() reads `1_000` and other scripts' digits
+_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,10})?")
 # KEDA prefixes `s<index>-`; the HPA needs a valid metric name part: keep it DNS-label-like.
 _METRIC_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,198}[A-Za-z0-9])?$")
 _LABEL_KEY = re.compile(
@@ -56,34 +74,79 @@ def parse_labels(text: str, *, key: str = "labels") -> dict[str, str]:
         name, value = name.strip(), value.strip()
         if not sep or not name:
             raise MetadataError(
-                key, f"{key}: {part!r} is not a label pair; write k=v,k2=v2, e.g. tier=frontend"
+                key,
+                f"{key}: {quote(part)} is not a label pair; write k=v,k2=v2, e.g. tier=frontend",
             )
         labels[name] = value
     return labels
 
 
+def lookup(metadata: Mapping[str, str], key: str) -> tuple[str, str]:
+    """(the key as written, its value stripped) for `key` or, failing that, `<key>FromEnv`.
+
+    KEDA resolves `<key>FromEnv: VAR` from the scale target's environment and passes the value
+    under the name `<key>FromEnv` (an unset variable drops the key). The plain key wins when
+    both are present. Absent: (key, "").
+    """
+    for written in (key, key + "FromEnv"):
+        raw = metadata.get(written)
+        if raw is not None:
+            return written, raw.strip()
+    return key, ""
+
+
+def check_size(metadata: Mapping[str, str]) -> None:
+    """Every value at most VALUE_MAX characters, and all of it at most METADATA_MAX bytes.
+
+    Checked before anything else, so no parsing or remembering scales with what KEDA sends.
+    """
+    total = 0
+    for key, value in metadata.items():
+        if len(value) > VALUE_MAX:
+            raise MetadataError(
+                key,
+                f"metadata key {quote(key)}: the value is {len(value):,} characters long, "
+                f"more than {VALUE_MAX:,}; no key of this scaler needs that much",
+            )
+        total += len(key.encode()) + len(value.encode())
+    if total > METADATA_MAX:
+        largest = max(metadata, key=lambda k: len(k) + len(metadata[k]))
+        raise MetadataError(
+            largest,
+            f"metadata is {total:,} bytes in all, more than {METADATA_MAX:,} (64 KiB); the "
+            f"largest entry is {quote(largest)}: remove the keys this scaler does not read",
+        )
+
+
 def _decimal(metadata: Mapping[str, str], key: str, *, positive: bool) -> Decimal | None:
-    raw = metadata.get(key)
-    if raw is None or raw.strip() == "":
+    key, raw = lookup(metadata, key)
+    if raw == "":
         return None
-    try:
-        value = Decimal(raw.strip())
-    except InvalidOperation:
-        value = Decimal("NaN")
+    # Decimal() reads `1_000` and other scripts' digits too: only ASCII decimals get to it.
+    value = Decimal(raw) if _DECIMAL.fullmatch(raw) else Decimal("NaN")
     bound = ("> 0" if positive else ">= 0") + " (below 1e16, at most 9 decimals)"
     if not in_range(value) or value < 0 or (positive and value == 0):
-        raise MetadataError(key, f'{key}: {raw!r} is not a number {bound}; write e.g. {key}: "100"')
+        raise MetadataError(
+            key, f'{key}: {quote(raw)} is not a number {bound}; write e.g. {key}: "100"'
+        )
     return value
 
 
 def _duration(metadata: Mapping[str, str], key: str) -> int | None:
-    raw = metadata.get(key)
-    if raw is None or raw.strip() == "":
+    key, raw = lookup(metadata, key)
+    if raw == "":
         return None
     try:
-        return parse_duration(raw)
+        seconds = parse_duration(raw)
     except ValueError as exc:
         raise MetadataError(key, f"{key}: {exc}") from exc
+    if seconds > DURATION_MAX:
+        raise MetadataError(
+            key,
+            f"{key}: {quote(raw)} is longer than {format_duration(DURATION_MAX)}, the most a "
+            "workload's minimum may be; write a shorter duration, e.g. 1h",
+        )
+    return seconds
 
 
 def parse_metadata(
@@ -98,43 +161,48 @@ def parse_metadata(
     Keys the contract does not name are ignored: KEDA passes every key of the trigger.
     `known_calendars` (when given) is checked against the `calendars` key.
     """
+    check_size(metadata)
     calendars: tuple[str, ...] | None = None
-    raw_calendars = metadata.get("calendars", "").strip()
+    key, raw_calendars = lookup(metadata, "calendars")
     if raw_calendars:
         calendars = tuple(dict.fromkeys(c.strip() for c in raw_calendars.split(",") if c.strip()))
         if known_calendars is not None:
             unknown = [c for c in calendars if c not in known_calendars]
             if unknown:
+                listed = ", ".join(unknown)
+                listed = listed if len(listed) <= QUOTE_MAX else quote(listed)
                 configured = ", ".join(sorted(known_calendars)) or "none"
                 raise MetadataError(
-                    "calendars",
-                    f"calendars: {', '.join(unknown)} not configured on this scaler; "
+                    key,
+                    f"{key}: {listed} not configured on this scaler; "
                     f"use one of: {configured} (or leave the key out to use all)",
                 )
 
     base: int | None = None
-    raw_base = metadata.get("baseReplicas", "").strip()
+    key, raw_base = lookup(metadata, "baseReplicas")
     if raw_base:
-        if not re.fullmatch(r"\+?\d+", raw_base) or int(raw_base) > MAX_REPLICAS:
+        if not _WHOLE.fullmatch(raw_base) or int(raw_base) > MAX_REPLICAS:
             raise MetadataError(
-                "baseReplicas",
-                f"baseReplicas: {raw_base!r} is not a whole number from 0 to {MAX_REPLICAS}; "
-                'write e.g. baseReplicas: "4"',
+                key,
+                f"{key}: {quote(raw_base)} is not a whole number from 0 to {MAX_REPLICAS}; "
+                f'write e.g. {key}: "4"',
             )
         base = int(raw_base)
 
-    metric_name = metadata.get("metricName", "").strip() or DEFAULT_METRIC_NAME
+    key, metric_name = lookup(metadata, "metricName")
+    metric_name = metric_name or DEFAULT_METRIC_NAME
     if not _METRIC_NAME.match(metric_name):
         raise MetadataError(
-            "metricName",
-            f"metricName: {metric_name!r} is not valid; use letters, digits, '.', '_' and '-', "
+            key,
+            f"{key}: {quote(metric_name)} is not valid; use letters, digits, '.', '_' and '-', "
             "starting and ending with a letter or digit",
         )
 
-    labels = parse_labels(metadata.get("labels", ""))
+    key, raw_labels = lookup(metadata, "labels")
+    labels = parse_labels(raw_labels, key=key)
     for label in labels:
         if not _LABEL_KEY.match(label):
-            raise MetadataError("labels", f"labels: {label!r} is not a valid label key")
+            raise MetadataError(key, f"{key}: {quote(label)} is not a valid label key")
 
     load_share = _decimal(metadata, "loadShare", positive=False)
     return Workload(

@@ -5,22 +5,36 @@ every call, so the metadata is parsed once and the workload's value is precomput
 change points over a window around now. Timelines are rebuilt when the calendars change
 (in the background, and on first use) and when the clock nears the end of their window. The
 calendars' expansion over the window is shared by all workloads of one snapshot.
+
+Builds run in one worker thread, never on the event loop: a workload with a 31d lead on a
+calendar with an event every minute takes about half a minute to build, and on the loop that
+stalled every RPC and health check. A call waits for its workload's build a bounded time
+(BUILD_WAIT), then gets UNAVAILABLE and the next call finds it built. What is remembered per
+distinct metadata set is bounded in bytes (least recently used go first), so memory stays
+bounded whatever KEDA sends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import concurrent.futures
+import contextlib
 import logging
+import queue
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from scaler.calendar.evaluation import missing_key, occurrences, plan, reach
+from scaler.calendar.history import Peaks, like_error, references
 from scaler.calendar.model import Calendar, Occurrence
-from scaler.calendar.workload import Workload, parse_metadata
-from scaler.errors import CalendarUnavailable, MetadataError, ScalerError
+from scaler.calendar.workload import Workload, check_size, parse_metadata
+from scaler.errors import CalendarUnavailable, MetadataError, PlanPending, ScalerError
+from scaler.service.peaks import PeakBook
 from scaler.sources.store import CalendarStore, Snapshot
 
 __all__ = ["PlanCache", "Timeline", "WorkloadKey"]
@@ -39,7 +53,110 @@ FORGET_AFTER = 3600  # workloads not asked about for this long are dropped
 _ANY = Workload(namespace="", name="")  # a workload with no minimums of its own
 
 WorkloadKey = tuple[str, str, frozenset[tuple[str, str]]]
-_BY_REF_MAX = 10_000  # distinct request encodings remembered (a cluster has far fewer triggers)
+# Bytes remembered for distinct metadata sets, at most, in all (approximate: keys, values,
+# a timeline's change points; an eighth of it for request encodings). A typical workload
+# takes a few KB; the pod's memory limit is 256Mi.
+REMEMBER_MAX_BYTES = 56 * 2**20
+BUILD_WAIT = 1.0  # seconds a call waits for its workload's build (KEDA's HPA path: ~3 s for 3)
+_ENTRY_BYTES = 400  # a Timeline, its Workload and the dict slots, roughly
+_POINT_BYTES = 50  # one change point: an int in `times` (32) and two list slots
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Lru(Generic[K, V]):
+    """A mapping that forgets its least recently used entries beyond `max_bytes` in all.
+
+    Sizes are given by the caller (approximate); an entry larger than an eighth of the
+    budget is not kept at all, so one request cannot flush everything else.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0  # sum of the sizes of the entries kept
+        self._data: OrderedDict[K, tuple[V, int]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(self, key: K) -> V | None:
+        item = self._data.get(key)
+        if item is None:
+            return None
+        self._data.move_to_end(key)
+        return item[0]
+
+    def put(self, key: K, value: V, size: int) -> None:
+        """Keep (or re-size) `key` as the most recently used entry."""
+        self.pop(key)
+        if size > self.max_bytes // 8:
+            return
+        self._data[key] = (value, size)
+        self.bytes += size
+        while self.bytes > self.max_bytes:
+            _, (_, dropped) = self._data.popitem(last=False)
+            self.bytes -= dropped
+
+    def pop(self, key: K) -> V | None:
+        item = self._data.pop(key, None)
+        if item is None:
+            return None
+        self.bytes -= item[1]
+        return item[0]
+
+    def items(self) -> Iterator[tuple[K, V]]:
+        """A snapshot of the entries, least recently used first (safe to change meanwhile)."""
+        return iter([(key, value) for key, (value, _) in self._data.items()])
+
+
+def _key_bytes(key: WorkloadKey) -> int:
+    namespace, name, metadata = key
+    text = len(namespace) + len(name) + sum(len(k) + len(v) for k, v in metadata)
+    return _ENTRY_BYTES + text + 190 * len(metadata)  # a tuple, two str headers, set slots
+
+
+class _Worker:
+    """One daemon thread that runs builds in order.
+
+    Not a ThreadPoolExecutor: its threads are joined at interpreter exit, so a long build
+    would hold up SIGTERM beyond Kubernetes' grace period. A queued build can be cancelled
+    (Future.cancel) until it starts.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[concurrent.futures.Future[Any], Callable[[], Any]]]
+        self._queue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[[], V]) -> concurrent.futures.Future[V]:
+        future: concurrent.futures.Future[V] = concurrent.futures.Future()
+        self._queue.put((future, fn))
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="timeline-builds", daemon=True
+                )
+                self._thread.start()
+        return future
+
+    def _run(self) -> None:
+        while True:
+            try:
+                future, fn = self._queue.get(timeout=60)
+            except queue.Empty:  # idle: end (the next submit starts another)
+                with self._lock:
+                    if self._queue.empty():
+                        self._thread = None
+                        return
+                continue
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:
+                future.set_exception(exc)
 
 
 class ScaledObjectRef(Protocol):
@@ -101,12 +218,30 @@ class _Built:
     valid_until: int
 
 
+@dataclass(frozen=True, slots=True)
+class _Building:
+    future: concurrent.futures.Future[_Built]  # in the worker; cancelled if never started
+    done: asyncio.Future[BaseException | None]  # set on the loop once applied: the error
+
+
 class PlanCache:
-    def __init__(self, store: CalendarStore, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: CalendarStore,
+        *,
+        clock: Callable[[], float] = time.time,
+        peaks: PeakBook | None = None,
+        max_bytes: int = REMEMBER_MAX_BYTES,
+        build_wait: float = BUILD_WAIT,
+    ) -> None:
         self._store = store
         self._clock = clock
-        self._timelines: dict[WorkloadKey, Timeline] = {}
-        self._by_ref: dict[bytes, Timeline] = {}  # the same entries, by encoded request
+        self.peaks = peaks  # None: no --prometheus
+        self._build_wait = build_wait
+        self._timelines: _Lru[WorkloadKey, Timeline] = _Lru(max_bytes - max_bytes // 8)
+        self._by_ref: _Lru[bytes, WorkloadKey] = _Lru(max_bytes // 8)  # by encoded request
+        self._building: dict[WorkloadKey, _Building] = {}  # builds queued or running
+        self._worker = _Worker()
         self._expansion: _Expansion | None = None
         self._changed = asyncio.Event()  # set and replaced on every snapshot swap
         self._rebuild_task: asyncio.Task[None] | None = None
@@ -122,49 +257,79 @@ class PlanCache:
         """Metadata syntax only (GetMetricSpec): never depends on calendar content."""
         return parse_metadata(namespace, name, metadata, known_calendars=set(self._store.names))
 
-    def timeline(self, namespace: str, name: str, metadata: Mapping[str, str]) -> Timeline:
-        key = self.key(namespace, name, metadata)
-        now = self._clock()
-        entry = self._timelines.get(key)
-        if entry is None:
-            try:
-                workload = self.workload(namespace, name, metadata)
-            except MetadataError as exc:
-                entry = Timeline(workload=None, error=exc)
-                entry.version = self._store.snapshot.version
-                entry.valid_until = 2**62
-            else:
-                entry = Timeline(workload=workload)
-            self._timelines[key] = entry
-        return self._fresh(entry, now)
+    def remembered(self) -> tuple[int, int]:
+        """(entries, approximate bytes) remembered for distinct metadata sets and requests."""
+        return (
+            len(self._timelines) + len(self._by_ref),
+            self._timelines.bytes + self._by_ref.bytes,
+        )
 
-    def timeline_of(self, ref: ScaledObjectRef) -> Timeline:
+    def timeline(self, namespace: str, name: str, metadata: Mapping[str, str]) -> Timeline:
+        """The workload's timeline, built at once in the caller's thread if it needs it (the
+        command line, the web layer's tests); RPCs use `timeline_of`, which never builds on
+        the event loop."""
+        key, entry = self._entry(namespace, name, metadata)
+        now = self._clock()
+        entry.last_seen = now
+        if self._stale(entry, now):
+            assert entry.workload is not None
+            self._apply(key, entry, self._compute(entry.workload, self._store.snapshot, int(now)))
+        return entry
+
+    async def timeline_of(self, ref: ScaledObjectRef, *, patient: bool = False) -> Timeline:
         """`timeline` for a request's ScaledObjectRef, found by the message's deterministic
         encoding (map keys sorted): a third of the cost of a frozenset of its metadata, and
-        the same entry."""
+        the same entry. A build runs in the worker thread; the call waits for it up to
+        `build_wait` seconds (`patient`: as long as it takes), then raises PlanPending (the
+        build goes on)."""
         raw = ref.SerializeToString(deterministic=True)
-        entry = self._by_ref.get(raw)
-        if entry is None:
-            entry = self.timeline(ref.namespace, ref.name, ref.scalerMetadata)
-            if len(self._by_ref) >= _BY_REF_MAX:
-                self._by_ref.clear()
-            self._by_ref[raw] = entry
-            return entry
-        return self._fresh(entry, self._clock())
-
-    def _fresh(self, entry: Timeline, now: float) -> Timeline:
+        key = self._by_ref.get(raw)
+        entry = None if key is None else self._timelines.get(key)
+        if key is None or entry is None:
+            key, entry = self._entry(ref.namespace, ref.name, ref.scalerMetadata)
+            if self._timelines.get(key) is entry:  # else it is not remembered at all
+                # Counts the key too: it outlives the timeline's entry if that goes first.
+                self._by_ref.put(raw, key, len(raw) + _key_bytes(key))
+        now = self._clock()
         entry.last_seen = now
-        if entry.workload is not None and (
+        if self._stale(entry, now):
+            await self._wait_built(key, entry, now, None if patient else self._build_wait)
+        return entry
+
+    def _entry(
+        self, namespace: str, name: str, metadata: Mapping[str, str]
+    ) -> tuple[WorkloadKey, Timeline]:
+        """The remembered entry for this metadata set, parsed (and remembered) if new."""
+        key = self.key(namespace, name, metadata)
+        entry = self._timelines.get(key)
+        if entry is not None:
+            return key, entry
+        try:
+            check_size(metadata)
+        except MetadataError as exc:  # not remembered: its size is the problem
+            return key, Timeline(workload=None, error=exc, valid_until=2**62)
+        try:
+            workload = self.workload(namespace, name, metadata)
+        except MetadataError as exc:  # remembered too: KEDA asks again every poll
+            # A copy without the traceback, whose frames hold the whole request.
+            error = MetadataError(exc.key, str(exc))
+            entry = Timeline(workload=None, error=error, valid_until=2**62)
+            entry.version = self._store.snapshot.version
+        else:
+            entry = Timeline(workload=workload)
+        self._timelines.put(key, entry, _key_bytes(key))
+        return key, entry
+
+    def _stale(self, entry: Timeline, now: float) -> bool:
+        return entry.workload is not None and (
             entry.version != self._store.snapshot.version
             or not entry.valid_from <= now < entry.valid_until
-        ):
-            self._build(entry, self._store.snapshot, int(now))
-        return entry
+        )
 
     def seen(self, within: float = FORGET_AFTER) -> list[Timeline]:
         """Workloads asked about recently (status page, metrics)."""
         cutoff = self._clock() - within
-        return [t for t in self._timelines.values() if t.last_seen >= cutoff]
+        return [t for _, t in self._timelines.items() if t.last_seen >= cutoff]
 
     def last_metadata(self, namespace: str, name: str) -> dict[str, str]:
         """The metadata KEDA sent most recently for this ScaledObject ({} if never seen)."""
@@ -173,6 +338,12 @@ class PlanCache:
             if ns == namespace and n == name and timeline.last_seen > latest[0]:
                 latest = (timeline.last_seen, dict(metadata))
         return latest[1]
+
+    def peaks_for(self, workload: Workload, calendars: list[Calendar], now: int) -> Peaks:
+        """This workload's peaks for its `like` events not over; unknown ones are asked for."""
+        if self.peaks is None:
+            return None
+        return self.peaks.peaks(workload, references(calendars, workload, now))
 
     def changed(self) -> asyncio.Event:
         """An event set at the next snapshot swap (take it before reading, then wait)."""
@@ -208,15 +379,64 @@ class PlanCache:
         exp = self._expansion = _Expansion(snapshot.version, begin, finish, by_calendar, sources)
         return exp
 
-    def _build(self, entry: Timeline, snapshot: Snapshot, now: int) -> None:
-        assert entry.workload is not None
-        self._apply(entry, self._compute(entry.workload, snapshot, now))
-
-    @staticmethod
-    def _apply(entry: Timeline, built: _Built) -> None:
+    def _apply(self, key: WorkloadKey, entry: Timeline, built: _Built) -> None:
         entry.version, entry.error = built.version, built.error
         entry.times, entry.values = built.times, built.values
         entry.valid_from, entry.valid_until = built.valid_from, built.valid_until
+        if self._timelines.get(key) is entry:  # its size changed with its change points
+            size = _key_bytes(key) + _POINT_BYTES * len(built.times)
+            self._timelines.put(key, entry, size)
+
+    async def _wait_built(
+        self, key: WorkloadKey, entry: Timeline, now: float, wait: float | None
+    ) -> None:
+        """Have `entry` built in the worker (one build per key at a time) and wait for it up
+        to `wait` seconds (None: no limit); PlanPending when it is not done by then."""
+        assert entry.workload is not None
+        while True:
+            building = self._building.get(key)
+            if building is None:
+                building = self._submit(key, entry, int(now))
+            await asyncio.wait({building.done}, timeout=wait)
+            if not building.done.done():
+                # Not started yet: drop it, so that builds nobody waits for do not pile up
+                # in the queue (the next call asks again); once running, it goes on.
+                building.future.cancel()
+                raise PlanPending(entry.workload.ref, wait or 0.0)
+            if not building.future.cancelled():
+                break
+            if wait is not None:  # another call gave up on it
+                raise PlanPending(entry.workload.ref, wait)
+        error = building.done.result()
+        if error is not None:
+            raise error
+
+    def _submit(self, key: WorkloadKey, entry: Timeline, now: int) -> _Building:
+        assert entry.workload is not None
+        loop = asyncio.get_running_loop()
+        workload, snapshot, compute = entry.workload, self._store.snapshot, self._compute
+        future = self._worker.submit(lambda: compute(workload, snapshot, now))
+        building = self._building[key] = _Building(future, loop.create_future())
+
+        def finish(_: concurrent.futures.Future[_Built]) -> None:  # on the loop
+            if self._building.get(key) is building:
+                del self._building[key]
+            error: BaseException | None = None
+            if not future.cancelled():
+                error = future.exception()
+                if error is not None:
+                    log.error("building a timeline failed", exc_info=error,
+                              extra={"workload": workload.ref})  # fmt: skip
+                elif future.result().version >= entry.version:  # else a newer one is applied
+                    self._apply(key, entry, future.result())
+            building.done.set_result(error)
+
+        def schedule(_: concurrent.futures.Future[_Built]) -> None:  # in the worker or here
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+                loop.call_soon_threadsafe(finish, future)
+
+        future.add_done_callback(schedule)
+        return building
 
     def _compute(self, workload: Workload, snapshot: Snapshot, now: int) -> _Built:
         """A timeline's content, without touching any timeline: safe in a worker thread."""
@@ -230,6 +450,10 @@ class PlanCache:
         if problem is not None:
             until = 2**62 if problem[1] is None else problem[1]
             return _Built(version, problem[0], [], [], 0, until)
+        peaks = self.peaks_for(workload, calendars, now)
+        like_problem, like_change = like_error(calendars, workload, peaks, now)
+        if like_problem is not None:  # until it ends, or a peak arrives (a republish)
+            return _Built(version, like_problem, [], [], 0, like_change or 2**62)
         start, end = now - WINDOW_BEFORE, now + WINDOW_AFTER
         expanded: list[Occurrence] | None = None
         # Each calendar's shared expansion reaches SHARED_REACH beyond its own events' reach.
@@ -243,12 +467,17 @@ class PlanCache:
         ):
             exp = self._shared(snapshot, start, end)
             expanded = [o for name in names for o in exp.by_calendar.get(name, ())]
-        timeline = plan(calendars, workload, start, end, with_events=False, expanded=expanded)
+        timeline = plan(
+            calendars, workload, start, end, with_events=False, expanded=expanded, peaks=peaks
+        )
         times = [p.at for p in timeline.points]
         values = [p.value for p in timeline.points]
         # A missing key may start to matter when a targeted event is added later: the next
         # swap rebuilds. Nothing else changes the answer inside the window.
-        return _Built(version, None, times, values, start, end - REFRESH_BEFORE_END)
+        until = end - REFRESH_BEFORE_END
+        if like_change is not None:  # an unknown peak starts to matter then: UNAVAILABLE
+            until = min(until, like_change)
+        return _Built(version, None, times, values, start, until)
 
     # -- reacting to reloads ---------------------------------------------------------------
 
@@ -262,32 +491,23 @@ class PlanCache:
                 self._rebuild_task = None
 
     async def _rebuild_all(self) -> None:
-        """Rebuild every known timeline after a swap, in a worker thread.
+        """Rebuild every known timeline after a swap, one after the other, in the worker.
 
         On the event loop, each build (~0.1 s per workload at 100,000 events) held up every
         RPC: one call takes several loop turns, so calls took up to ~1.5 s during a reload.
-        In a thread, the loop gets the GIL back within the switch interval (5 ms). A call for
-        a workload not rebuilt yet still builds it at once, on the loop (never a stale value).
+        In a thread, the loop gets the GIL back within the switch interval (5 ms). A call
+        for a workload not rebuilt yet has its build done next (never a stale value).
         """
         while True:
             version = self._store.snapshot.version
             cutoff = self._clock() - FORGET_AFTER
-            for key, entry in list(self._timelines.items()):
+            for key, entry in self._timelines.items():
                 if entry.last_seen < cutoff:
-                    self._timelines.pop(key, None)
-                    self._by_ref.clear()  # it may hold the dropped entry
-                    continue
-                if entry.workload is not None and entry.version != version:
-                    snapshot, now = self._store.snapshot, int(self._clock())
-                    compute = self._compute
+                    self._timelines.pop(key)  # its request encodings then miss: parsed anew
+                elif entry.workload is not None and entry.version != version:
                     try:
-                        built = await asyncio.to_thread(compute, entry.workload, snapshot, now)
-                    except Exception:  # never let one workload stop the others
-                        log.exception(
-                            "rebuilding a timeline failed", extra={"workload": entry.workload.ref}
-                        )
+                        await self._wait_built(key, entry, self._clock(), None)
+                    except Exception:  # logged by the build; never stop the others
                         continue
-                    if built.version > entry.version:  # else a call rebuilt it meanwhile
-                        self._apply(entry, built)
             if self._store.snapshot.version == version:
                 return

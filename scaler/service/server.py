@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 from scaler._proto import externalscaler_pb2 as pb
 from scaler._proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.errors import ScalerError
+from scaler.service.peaks import PeakBook
 from scaler.service.plans import PlanCache
 from scaler.service.servicer import ExternalScalerServicer
 from scaler.service.telemetry import RpcMetrics
@@ -61,13 +62,14 @@ class GrpcServer:
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.time,
         keepalive: Keepalive = Keepalive(),
+        peaks: PeakBook | None = None,
     ) -> None:
         self.store = store
         self.keepalive = keepalive
         self.address = address
         self.credentials = credentials
         self.registry = registry if registry is not None else CollectorRegistry()
-        self.plans = PlanCache(store, clock=clock)
+        self.plans = PlanCache(store, clock=clock, peaks=peaks)
         self.servicer = ExternalScalerServicer(self.plans, clock=clock)
         self.health = health.aio.HealthServicer()
         self.rpc_metrics = RpcMetrics(self.registry)

@@ -21,8 +21,9 @@ import grpc
 
 from scaler._proto import externalscaler_pb2 as pb
 from scaler._proto import externalscaler_pb2_grpc as pb_grpc
-from scaler.errors import CalendarUnavailable, MetadataError, ScalerError
+from scaler.errors import CalendarUnavailable, MetadataError, PlanPending, ScalerError
 from scaler.service.plans import PlanCache, Timeline
+from scaler.service.problems import Problems
 
 __all__ = ["ExternalScalerServicer"]
 
@@ -33,7 +34,7 @@ _INACTIVE = pb.IsActiveResponse(result=False)
 async def _abort(context: grpc.aio.ServicerContext, error: ScalerError) -> None:
     code = (
         grpc.StatusCode.UNAVAILABLE
-        if isinstance(error, CalendarUnavailable)
+        if isinstance(error, (CalendarUnavailable, PlanPending))
         else (grpc.StatusCode.INVALID_ARGUMENT)
     )
     await context.abort(code, str(error))
@@ -45,17 +46,33 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):  # type: ignore[mi
         self._clock = clock
         self._stopping = asyncio.Event()
         self.on_value: Callable[[Timeline, int], None] | None = None  # metrics hook
+        self.problems = Problems(clock=clock)  # who gets errors: status page, logs
 
     def shutdown(self) -> None:
         """End every open stream with OK (graceful shutdown)."""
         self._stopping.set()
 
     async def _timeline(
-        self, ref: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
+        self,
+        method: str,
+        ref: pb.ScaledObjectRef,
+        context: grpc.aio.ServicerContext,
+        *,
+        patient: bool = False,
     ) -> Timeline:
-        timeline = self._plans.timeline(ref.namespace, ref.name, ref.scalerMetadata)
+        """The request's timeline, noted in `problems`. A unary call waits for a build a
+        bounded time, then gets UNAVAILABLE (not a problem: the next call gets the answer); a
+        stream (`patient`) waits as long as the build takes: it has no deadline."""
+        try:
+            timeline = await self._plans.timeline_of(ref, patient=patient)
+        except PlanPending as exc:
+            await _abort(context, exc)
+            raise  # unreachable: abort raises
         if timeline.error is not None:
+            self.problems.failed(method, ref, timeline.workload, timeline.error)
             await _abort(context, timeline.error)
+        assert timeline.workload is not None
+        self.problems.answered(method, ref, timeline.workload)
         return timeline
 
     def _value(self, timeline: Timeline) -> int:
@@ -70,16 +87,16 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):  # type: ignore[mi
         try:
             workload = self._plans.workload(request.namespace, request.name, request.scalerMetadata)
         except MetadataError as exc:
+            self.problems.failed("GetMetricSpec", request, None, exc)
             await _abort(context, exc)
             raise  # unreachable: abort raises
+        self.problems.answered("GetMetricSpec", request, workload)
         return _spec(workload.metric_name)
 
     async def GetMetrics(
         self, request: pb.GetMetricsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetMetricsResponse:
-        timeline = self._plans.timeline_of(request.scaledObjectRef)
-        if timeline.error is not None:
-            await _abort(context, timeline.error)
+        timeline = await self._timeline("GetMetrics", request.scaledObjectRef, context)
         value = self._value(timeline)
         assert timeline.workload is not None
         name = request.metricName or timeline.workload.metric_name
@@ -88,9 +105,7 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):  # type: ignore[mi
     async def IsActive(
         self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
     ) -> pb.IsActiveResponse:
-        timeline = self._plans.timeline_of(request)
-        if timeline.error is not None:
-            await _abort(context, timeline.error)
+        timeline = await self._timeline("IsActive", request, context)
         return _ACTIVE if self._value(timeline) > 0 else _INACTIVE
 
     async def StreamIsActive(
@@ -101,7 +116,7 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):  # type: ignore[mi
         try:
             while not self._stopping.is_set():
                 changed = self._plans.changed()  # taken before reading: no swap is missed
-                timeline = await self._timeline(request, context)
+                timeline = await self._timeline("StreamIsActive", request, context, patient=True)
                 now = self._clock()
                 active = self._value(timeline) > 0
                 if active != sent:
@@ -129,9 +144,12 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):  # type: ignore[mi
 
 
 # Answers are few (a metric name and a replica count) and messages are never changed once
-# built: one per (name, value) saves building three protobuf objects on every call.
+# built: one per (name, value) saves building three protobuf objects on every call. The name
+# is the request's: only names as long as a valid metricName are kept (at most 4096 of them,
+# under 1 MB), so the memory stays bounded whatever is sent.
 _RESPONSES: dict[tuple[str, int], pb.GetMetricsResponse] = {}
 _RESPONSES_MAX = 4096
+_RESPONSE_NAME_MAX = 200  # characters: the longest valid metricName
 
 
 def _metrics_response(name: str, value: int) -> pb.GetMetricsResponse:
@@ -139,6 +157,8 @@ def _metrics_response(name: str, value: int) -> pb.GetMetricsResponse:
     if response is None:
         metric = pb.MetricValue(metricName=name, metricValue=value, metricValueFloat=value)
         response = pb.GetMetricsResponse(metricValues=[metric])
+        if len(name) > _RESPONSE_NAME_MAX:
+            return response
         if len(_RESPONSES) >= _RESPONSES_MAX:
             _RESPONSES.clear()
         _RESPONSES[(name, value)] = response

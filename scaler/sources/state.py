@@ -24,7 +24,7 @@ from pathlib import Path
 
 from scaler.errors import SourceError, UsageError
 
-__all__ = ["SavedContent", "StateDir"]
+__all__ = ["SavedContent", "StateDir", "write_atomically"]
 
 _FORMAT = 1
 _SUFFIX = ".last-good"
@@ -41,6 +41,28 @@ class SavedContent:
     last_modified: str | None = None
     saved_at: float = 0.0  # wall-clock time it was fetched
     outdated: bool = False  # a newer calendar was fetched later but could not be saved over it
+
+
+def write_atomically(path: Path, *parts: bytes) -> None:
+    """Replace `path` with the parts, atomically: a crash leaves the old file or the new one.
+    OSError when the disk refuses. Its temporary file matches what StateDir clears up."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    try:
+        with open(temp, "wb") as f:
+            for part in parts:
+                f.write(part)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the rename itself survives a power cut
+    finally:
+        os.close(directory)
 
 
 class StateDir:
@@ -76,28 +98,14 @@ class StateDir:
             "sha256": hashlib.sha256(saved.content).hexdigest(),
         }
         header = json.dumps(meta, sort_keys=True).encode() + b"\n"
-        temp = self.path / f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
         try:
-            with open(temp, "wb") as f:
-                f.write(header)
-                f.write(saved.content)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temp, self.file(name))
-        except BaseException as exc:
+            write_atomically(self.file(name), header, saved.content)
+        except OSError:  # the disk refused: what is left there is older
             with contextlib.suppress(OSError):
-                temp.unlink()
-            if isinstance(exc, OSError):  # the disk refused: what is left there is older
-                with contextlib.suppress(OSError):
-                    os.replace(self.file(name), self._outdated(name))
+                os.replace(self.file(name), self._outdated(name))
             raise
         with contextlib.suppress(OSError):
             self._outdated(name).unlink(missing_ok=True)
-        directory = os.open(self.path, os.O_RDONLY)
-        try:
-            os.fsync(directory)  # the rename itself survives a power cut
-        finally:
-            os.close(directory)
 
     def load(self, name: str) -> SavedContent | None:
         """The copy of `name`; None if there is none; SourceError(reason="io") if unusable."""

@@ -97,6 +97,12 @@ class CalendarStore:
         )  # fmt: skip
         self._swap(calendars, health)
 
+    def republish(self) -> None:
+        """Something the answers depend on besides the calendars changed (a `like` event's
+        peak arrived): a new version with the same calendars, so plans rebuild and open
+        streams re-read at once."""
+        self._swap(self.snapshot.calendars, self.snapshot.health)
+
     def confirm(self, name: str, *, loaded_from: str = "source") -> None:
         """The source answered and the calendar in force is still current (e.g. HTTP 304)."""
         now = self._clock()

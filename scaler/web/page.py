@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from html import escape
 
 from scaler.calendar.evaluation import demand, effective_timing, plan
+from scaler.calendar.history import Peaks, derivations, uses_history
 from scaler.calendar.model import Calendar, Event, Occurrence, Scale
 from scaler.calendar.workload import Workload
 from scaler.service.plans import REFRESH_BEFORE_END, PlanCache, Timeline
+from scaler.service.problems import Problems, WorkloadState
 from scaler.sources import CalendarStore, Snapshot, SourceHealth
 from scaler.web.chart import Lane, Span, timeline_svg
 from scaler.web.metrics import latest_by_workload, version
@@ -140,10 +142,16 @@ class _Chart:
 
 class StatusPage:
     def __init__(
-        self, store: CalendarStore, plans: PlanCache, *, outlook: Outlook | None = None
+        self,
+        store: CalendarStore,
+        plans: PlanCache,
+        *,
+        outlook: Outlook | None = None,
+        problems: Problems | None = None,
     ) -> None:
         self._store = store
         self._plans = plans
+        self._problems = problems or Problems()
         self._outlook = outlook or Outlook()
         self._charts: dict[int, _Chart] = {}
 
@@ -152,16 +160,19 @@ class StatusPage:
         self._outlook.forget_others(set(snapshot.calendars))
         workloads = latest_by_workload(self._plans.seen())
         upcoming = self._upcoming(snapshot, int(now))
+        failing = self._problems.failing()
         body = [
             self._header(snapshot, now),
             self._banners(snapshot, now),
-            self._summary(snapshot, workloads, upcoming, now),
+            self._summary(snapshot, upcoming, now),
+            _problems(failing, now),
             self._workloads(snapshot, workloads, now),
             self._events(upcoming, now),
             self._sources(snapshot, now),
             "<footer>Read-only. Times in UTC; hover a time for how far away it is. "
             f"Refreshes every {REFRESH_SECONDS} s. JSON: <code>/api/plan?namespace=NS&amp;"
-            'name=NAME</code> · metrics: <a href="/metrics">/metrics</a> · '
+            'name=NAME</code>, <a href="/api/workloads">/api/workloads</a> · metrics: '
+            '<a href="/metrics">/metrics</a> · '
             '<a href="/readyz">/readyz</a></footer>',
         ]
         return _document("".join(body))
@@ -212,7 +223,6 @@ class StatusPage:
     def _summary(
         self,
         snapshot: Snapshot,
-        workloads: Sequence[Timeline],
         upcoming: Sequence[tuple[str, Occurrence, int]],
         now: float,
     ) -> str:
@@ -221,6 +231,8 @@ class StatusPage:
         active = sorted({o.event.name for _, o, _ in upcoming if o.start <= now})
         future = [o for _, o, _ in upcoming if o.start > now]
         nxt = min(future, key=lambda o: o.start, default=None)
+        seen = self._problems.workloads()  # every call counts, a failing GetMetricSpec too
+        failing = sum(1 for w in seen if w.error is not None)
         tiles = [
             ("Calendars loaded", f"{loaded} / {total}", "good" if loaded == total else "bad", ""),
             (
@@ -235,7 +247,12 @@ class StatusPage:
                 "",
                 f"{nxt.event.name} at {_utc(nxt.start)} UTC" if nxt else "",
             ),
-            ("Workloads seen (1 h)", str(len(workloads)), "", "ScaledObjects KEDA asked about"),
+            (
+                "Workloads seen (1 h)",
+                str(len(seen)),
+                "bad" if failing else "",
+                f"{failing} failing: see Problems" if failing else "ScaledObjects KEDA asked about",
+            ),
         ]
         cells = "".join(
             f'<div class="tile {kind}"><div class="label">{escape(label)}</div>'
@@ -269,11 +286,12 @@ class StatusPage:
             f"{escape(_relative(timeline.last_seen, now))}</span></div>"
         )
         chips = "".join(f'<span class="chip">{escape(c)}</span>' for c in _workload_chips(w))
+        history = self._history(snapshot, w, now)
         if timeline.error is not None:
             return (
                 f'<article class="card error">{title}<div class="chips">{chips}</div>'
                 f'<p class="errmsg">{_badge("bad", "error")} {escape(str(timeline.error))}</p>'
-                "</article>"
+                f"{history}</article>"
             )
         value = timeline.value(now)
         i = bisect.bisect_right(timeline.times, now)
@@ -292,8 +310,24 @@ class StatusPage:
         chart = self._chart(snapshot, timeline, w, now)
         return (
             f'<article class="card">{title}<div class="chips">{chips}</div>{now_line}'
-            f'<div class="chartbox">{chart}</div></article>'
+            f'{history}<div class="chartbox">{chart}</div></article>'
         )
+
+    def _history(self, snapshot: Snapshot, w: Workload, now: float) -> str:
+        """How each `like` event sizes this workload: "47 at peak during ... = 57", or why
+        the peak is pending or failing (section 9)."""
+        calendars = snapshot.loaded(w.calendars or tuple(snapshot.calendars))
+        peaks = self._plans.peaks_for(w, calendars, int(now))
+        found = derivations(calendars, w, peaks, int(now))
+        if not found:
+            return ""
+        kinds = {"known": "good", "none": "warn", "pending": "warn", "failing": "bad"}
+        rows = "".join(
+            f'<li>{_badge(kinds[d.state], d.state)} <b>{escape(d.event)}</b>: '
+            f"{escape(d.text)}</li>"
+            for d in found
+        )
+        return f'<ul class="history">{rows}</ul>'
 
     def _chart(self, snapshot: Snapshot, timeline: Timeline, w: Workload, now: float) -> str:
         minute = int(now) // 60
@@ -312,10 +346,11 @@ class StatusPage:
             return chart.svg
         start = minute * 60
         end = start + CHART_HOURS * 3600
-        lanes = self._lanes(chart, w, start, end, int(now))
+        peaks = self._plans.peaks_for(w, list(calendars), int(now))
+        lanes = self._lanes(chart, w, start, end, int(now), peaks)
         chart.svg = timeline_svg(
             label=f"{w.namespace}/{w.name}: planned replicas over the next {CHART_HOURS} h",
-            points=self._points(snapshot, chart, w, start, end, int(now)),
+            points=self._points(snapshot, chart, w, start, end, int(now), peaks),
             start=start,
             end=end,
             lanes=lanes[:MAX_LANES],
@@ -325,7 +360,14 @@ class StatusPage:
         return chart.svg
 
     def _points(
-        self, snapshot: Snapshot, chart: _Chart, w: Workload, start: int, end: int, now: int
+        self,
+        snapshot: Snapshot,
+        chart: _Chart,
+        w: Workload,
+        start: int,
+        end: int,
+        now: int,
+        peaks: Peaks = None,
     ) -> list[tuple[int, int]]:
         """The change points over [start, end): the ones KEDA is served, when the workload's
         timeline is current and covers the range, else a plan from the shared expansion."""
@@ -341,7 +383,9 @@ class StatusPage:
                 points.append((at, value))
             return points
         expanded = [o for c in chart.calendars for o in self._around(c, w, start, end, now)]
-        result = plan(chart.calendars, w, start, end, with_events=False, expanded=expanded)
+        result = plan(
+            chart.calendars, w, start, end, with_events=False, expanded=expanded, peaks=peaks
+        )
         return [(p.at, p.value) for p in result.points]
 
     def _around(
@@ -350,7 +394,9 @@ class StatusPage:
         lead, down = w.lead_time + w.ramp_up, w.ramp_down
         return self._outlook.around(calendar, now, start, end, lead=lead, ramp_down=down)
 
-    def _lanes(self, chart: _Chart, w: Workload, start: int, end: int, now: int) -> list[Lane]:
+    def _lanes(
+        self, chart: _Chart, w: Workload, start: int, end: int, now: int, peaks: Peaks = None
+    ) -> list[Lane]:
         """One lane per event that raises this workload within [start, end), by first start.
 
         Demand and timing are computed once per event and workload (exact decimal arithmetic
@@ -364,11 +410,12 @@ class StatusPage:
                 if known is None:
                     timing = effective_timing(occ.event, w)
                     known = (
-                        demand(occ.event, w),
+                        demand(occ.event, w, peaks),
                         timing.lead_time + timing.ramp_up,
                         timing.ramp_down,
                     )
-                    chart.per_event[id(occ.event)] = known
+                    if not uses_history(occ.event):  # a peak may still arrive: not kept
+                        chart.per_event[id(occ.event)] = known
                 d, before, after = known
                 # The value is > 0 from the first ramp step (S - L - R) to the end of the
                 # ramp down (E + Q): see evaluation.occurrence_steps.
@@ -459,6 +506,34 @@ class StatusPage:
             "<th>Last success</th><th>Last attempt</th><th>Last error</th><th>Failures</th>"
             f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div></section>"
         )
+
+
+def _problems(failing: Sequence[WorkloadState], now: float) -> str:
+    """Every workload whose last call failed. KEDA shows a failing GetMetricSpec only as
+    "got empty metric spec": this is where the reason is."""
+    head = "<h2>Problems <small>ScaledObjects whose last call failed</small></h2>"
+    if not failing:
+        return (
+            f'<section>{head}<p class="empty">None: every ScaledObject asked about in the '
+            "last hour got an answer.</p></section>"
+        )
+    rows = []
+    for state in failing:
+        error = state.error
+        assert error is not None
+        rows.append(
+            f'<tr><td class="ev">{escape(state.namespace)}/{escape(state.name)}</td>'
+            f"<td>{escape(state.metric)}</td><td>{escape(error.method)}</td>"
+            f'<td class="errtext">{escape(error.message)}</td>'
+            f'<td>{_time(error.since, now)}<br><span class="muted">'
+            f"{escape(_relative(error.since, now))}</span></td>"
+            f"<td>{escape(_relative(state.last_seen, now))}</td></tr>"
+        )
+    return (
+        f'<section class="problems">{head}<div class="tablewrap"><table><thead><tr>'
+        "<th>ScaledObject</th><th>Metric</th><th>Call</th><th>Error</th><th>Since (UTC)</th>"
+        f"<th>Last asked</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div></section>"
+    )
 
 
 def _source_row(name: str, calendar: Calendar | None, health: SourceHealth, now: float) -> str:
@@ -577,6 +652,7 @@ padding:0 7px;margin:0 6px 4px 0;font-size:12px;color:var(--muted)}
 font-variant-numeric:tabular-nums;color:var(--accent)}
 .next{margin-left:14px}
 .errmsg{margin:8px 0 10px}
+.history{margin:6px 0;padding-left:18px}.history li{margin:2px 0}
 .chartbox{margin:4px -4px 0}
 svg.chart{width:100%;height:auto;display:block;font-family:inherit}
 svg .grid{stroke:var(--grid);stroke-width:1}

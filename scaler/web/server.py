@@ -1,8 +1,11 @@
-"""The HTTP port: /metrics, /healthz, /readyz, the status page and /api/plan.
+"""The HTTP port: /metrics, /healthz, /readyz, the status page, /api/plan and /api/workloads.
 
 A deliberately small HTTP/1.1 server on the same event loop as gRPC (GET and HEAD, one
 request per connection): it reads the plan cache and the store without locks or threads,
-and needs no web framework for five read-only routes.
+and needs no web framework for six read-only routes. Requests it will not read whole (a
+request line or headers over the limits) get their status (414, 431) before the connection
+closes, and the rest of what the client sent is read and dropped first: closing with unread
+input makes the kernel reset the connection, and the client may lose the answer.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -21,8 +25,10 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from scaler.calendar.evaluation import check_workload, plan
+from scaler.calendar.history import check_likes, derivations
 from scaler.errors import CalendarUnavailable, MetadataError
 from scaler.service.plans import PlanCache
+from scaler.service.problems import Problems
 from scaler.sources.store import CalendarStore
 from scaler.web.metrics import ScalerCollector
 from scaler.web.outlook import Outlook
@@ -33,17 +39,23 @@ __all__ = ["DEFAULT_PLAN_HOURS", "Response", "WebServer", "plan_json"]
 log = logging.getLogger("scaler.web")
 DEFAULT_PLAN_HOURS = 48
 MAX_PLAN_HOURS = 24 * 31
-_MAX_REQUEST = 16 * 1024
+MAX_REQUEST_LINE = 8 * 1024  # bytes; longer: 414
+MAX_HEADERS = 100  # header lines; more, or more than MAX_HEADER_BYTES in all: 431
+MAX_HEADER_BYTES = 16 * 1024
+_DRAIN_BYTES = 1024 * 1024  # read and dropped before closing on a request not read whole
+_DRAIN_SECONDS = 2.0
+_HOURS = re.compile(r"[0-9]+(?:\.[0-9]+)?")  # plain ASCII decimals: no 1e-9, no 1_0
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+            414: "URI Too Long", 431: "Request Header Fields Too Large",
             503: "Service Unavailable", 500: "Internal Server Error"}  # fmt: skip
+_METHODS = "GET, HEAD"
 
 
 # The status page needs its own inline CSS and nothing else: no script, no remote resource.
 _PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-    "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
 
@@ -95,13 +107,12 @@ def plan_json(
     namespace, name = params.get("namespace", ""), params.get("name", "")
     if not namespace or not name:
         raise HttpError(400, "give namespace and name, e.g. /api/plan?namespace=shop&name=web")
-    try:
-        hours = Decimal(params.get("hours", str(DEFAULT_PLAN_HOURS)))
-    except InvalidOperation:
-        hours = Decimal(-1)
-    if not hours.is_finite() or not 0 < hours <= MAX_PLAN_HOURS:
-        raise HttpError(400, f"hours={params.get('hours')!r}: give a number of hours in "
-                        f"(0, {MAX_PLAN_HOURS}], e.g. hours=48")  # fmt: skip
+    text = params.get("hours", str(DEFAULT_PLAN_HOURS))
+    hours = Decimal(text) if _HOURS.fullmatch(text) else Decimal(-1)
+    if not 0 < hours <= MAX_PLAN_HOURS or int(hours * 3600) < 1:
+        raise HttpError(400, f"hours={text[:100]!r}: give a plain decimal number of hours, at "
+                        f"least one second and at most {MAX_PLAN_HOURS}, e.g. hours=48 or "
+                        "hours=0.5")  # fmt: skip
     metadata = {**plans.last_metadata(namespace, name), **overrides}
     try:
         workload = plans.workload(namespace, name, metadata)
@@ -119,7 +130,18 @@ def plan_json(
     except MetadataError as exc:
         raise HttpError(400, str(exc)) from exc
     end = start + int(hours * 3600)
-    return plan(calendars, workload, start, end).to_json()
+    peaks = plans.peaks_for(workload, calendars, start)
+    try:
+        check_likes(calendars, workload, peaks, start, end)
+    except CalendarUnavailable as exc:  # a peak still unknown (section 9)
+        raise HttpError(503, str(exc)) from exc
+    except MetadataError as exc:
+        raise HttpError(400, str(exc)) from exc
+    document = plan(calendars, workload, start, end, peaks=peaks).to_json()
+    history = derivations(calendars, workload, peaks, start)
+    if history:  # additive: how `like` events were sized
+        document["history"] = [d.to_json() for d in history]
+    return document
 
 
 class WebServer:
@@ -131,40 +153,48 @@ class WebServer:
         registry: CollectorRegistry,
         host: str = "[::]",
         port: int = 8080,
+        problems: Problems | None = None,  # the servicer's: who gets errors
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.plans = plans
         self.registry = registry
-        # asyncio binds "::" to IPv6 only; None listens on every IPv4 and IPv6 address.
+        self.problems = problems or Problems(clock=clock)
+        # asyncio binds "::" to IPv6 only; None listens on every IPv4 and IPv6 address, as
+        # grpc does for [::]. 0.0.0.0 stays IPv4 only, as it is for grpc.
         bare = host.strip("[]")
-        self.host: str | None = None if bare in ("::", "", "0.0.0.0") else bare
+        self.host: str | None = None if bare in ("::", "") else bare
         self.port = port
         self.clock = clock
         self._server: asyncio.Server | None = None
         # One expansion of each calendar around now, shared by scrapes and page views.
         outlook = Outlook()
-        self.collector = ScalerCollector(store, plans, outlook=outlook, clock=clock)
+        self.collector = ScalerCollector(
+            store, plans, outlook=outlook, problems=self.problems, clock=clock
+        )
         registry.register(self.collector)
         self._registered = True
-        self.page = StatusPage(store, plans, outlook=outlook)
+        self.page = StatusPage(store, plans, outlook=outlook, problems=self.problems)
         self.routes: dict[str, Callable[[list[tuple[str, str]]], Response]] = {
             "/healthz": lambda q: Response(200, "ok\n"),
             "/readyz": self._readyz,
             "/metrics": self._metrics,
             "/api/plan": self._api_plan,
+            "/api/workloads": self._api_workloads,
             "/": self._status_page,
         }
 
     async def start(self) -> int:
         try:
-            self._server = await asyncio.start_server(self._handle, self.host, self.port)
+            self._server = await asyncio.start_server(
+                self._handle, self.host, self.port, limit=MAX_REQUEST_LINE
+            )
         except OSError as exc:
             from scaler.errors import ScalerError
 
             raise ScalerError(
-                f"cannot listen for HTTP on port {self.port} ({exc.strerror}); choose another "
-                "with --http-port"
+                f"--http-port {self.port}: cannot listen ({exc.strerror}); stop the other "
+                "process or pick another port"
             ) from exc
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("serving HTTP", extra={"port": self.port})
@@ -196,6 +226,9 @@ class WebServer:
         except HttpError as exc:
             return Response.json(exc.status, {"error": str(exc)})
 
+    def _api_workloads(self, query: list[tuple[str, str]]) -> Response:
+        return Response.json(200, {"workloads": [s.to_json() for s in self.problems.workloads()]})
+
     def _status_page(self, query: list[tuple[str, str]]) -> Response:
         html = self.page.render(self.clock())
         return Response(200, html, "text/html; charset=utf-8", _PAGE_HEADERS)
@@ -204,42 +237,67 @@ class WebServer:
 
     def respond(self, method: str, target: str) -> Response:
         if method not in ("GET", "HEAD"):
-            return Response(405, "only GET and HEAD are served\n")
+            return Response(405, f"only {_METHODS} are served\n", headers={"Allow": _METHODS})
         parts = urlsplit(target)
         route = self.routes.get(parts.path)
         if route is None:
-            return Response(404, f"no page at {parts.path}; try /, /metrics, /readyz, /api/plan\n")
+            return Response(404, f"no page at {parts.path[:200]}; try /, /metrics, /readyz, "
+                            "/api/plan, /api/workloads\n")  # fmt: skip
         try:
             return route(parse_qsl(parts.query, keep_blank_values=True))
         except Exception:
-            log.exception("HTTP handler failed", extra={"path": parts.path})
+            log.exception("HTTP handler failed", extra={"path": parts.path[:200]})
             return Response(500, "internal error; see the scaler's logs\n")
+
+    async def _read(self, reader: asyncio.StreamReader) -> tuple[str, Response, bool]:
+        """(method, response, whether the request was read whole)."""
+        try:
+            line = await reader.readuntil(b"\n")
+        except asyncio.LimitOverrunError:
+            message = f"request line over {MAX_REQUEST_LINE} bytes; shorten the URL\n"
+            return "GET", Response(414, message), False
+        count = size = 0
+        body = False  # a body follows the headers: it is not read, so drain it before closing
+        while True:
+            try:
+                header = await reader.readuntil(b"\n")
+            except asyncio.LimitOverrunError:
+                header = b"x" * (MAX_HEADER_BYTES + 1)
+            if header in (b"\r\n", b"\n"):
+                break
+            count, size = count + 1, size + len(header)
+            name, _, value = header.partition(b":")
+            name, value = name.strip().lower(), value.strip()
+            body |= name == b"transfer-encoding" or (name == b"content-length" and value != b"0")
+            if count > MAX_HEADERS or size > MAX_HEADER_BYTES:
+                message = (f"request headers over {MAX_HEADERS} lines or {MAX_HEADER_BYTES} "
+                           "bytes; send fewer or shorter headers\n")  # fmt: skip
+                return "GET", Response(431, message), False
+        fields = line.rstrip(b"\r\n").decode("latin-1").split(" ")
+        if len(fields) != 3:
+            return "GET", Response(400, "bad request line\n"), False
+        method, target = fields[0], fields[1]
+        return method, self.respond(method, target), not body
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
-            if len(head) > _MAX_REQUEST:
-                return
-            request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
-            fields = request_line.split(" ")
-            if len(fields) != 3:
-                response = Response(400, "bad request line\n")
-                method = "GET"
-            else:
-                method, target = fields[0], fields[1]
-                response = self.respond(method, target)
+            method, response, whole = await asyncio.wait_for(self._read(reader), timeout=10)
             reason = _REASONS.get(response.status, "")
             headers = (
                 f"HTTP/1.1 {response.status} {reason}\r\n"
                 f"Content-Type: {response.content_type}\r\n"
                 f"Content-Length: {len(response.body)}\r\n"
                 + "".join(f"{k}: {v}\r\n" for k, v in response.headers.items())
-                + "Cache-Control: no-store\r\nConnection: close\r\n\r\n"
+                + "X-Content-Type-Options: nosniff\r\n"
+                "Cache-Control: no-store\r\nConnection: close\r\n\r\n"
             )
             writer.write(headers.encode("latin-1"))
             if method != "HEAD":
                 writer.write(response.body)
             await writer.drain()
+            if not whole:
+                writer.write_eof()
+                await asyncio.wait_for(_drain(reader), timeout=_DRAIN_SECONDS)
         except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
                 ConnectionError):  # fmt: skip
             pass
@@ -247,3 +305,13 @@ class WebServer:
             writer.close()
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
+
+
+async def _drain(reader: asyncio.StreamReader) -> None:
+    """Read what the client still sends, up to _DRAIN_BYTES, until it closes."""
+    left = _DRAIN_BYTES
+    while left > 0:
+        chunk = await reader.read(min(left, 65536))
+        if not chunk:
+            return
+        left -= len(chunk)

@@ -236,3 +236,23 @@ def test_local_times_on_dst_days_follow_the_wall_clock_rule(
     wall = dt.datetime.combine(day, dt.time()) + dt.timedelta(minutes=minute)
     text = wall.strftime("%Y-%m-%dT%H:%M")
     assert expected_instant(wall, zone) == parse_instant(text, zone)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("\u0661\u0665m", id="arabic-indic-digits"),
+        pytest.param("\uff11h", id="fullwidth-digit"),
+        pytest.param("1_0m", id="underscore"),
+        pytest.param("1234567890123456s", id="sixteen-digits"),
+        pytest.param("9" * 5000 + "s", id="beyond-pythons-int-digit-limit"),
+    ],
+)
+def test_duration_numbers_are_at_most_15_ascii_digits(text: str) -> None:
+    with pytest.raises(ValueError, match=r"not valid; write <number><unit>") as caught:
+        parse_duration(text)
+    assert len(str(caught.value)) < 300  # the value is quoted, at most 100 characters of it
+
+
+def test_fifteen_digits_of_seconds_are_still_a_duration() -> None:
+    assert 999_999_999_999_999 == parse_duration("999999999999999s")

@@ -154,3 +154,141 @@ def test_numbers_of_absurd_magnitude_are_rejected_not_computed(key: str, raw: st
     with pytest.raises(MetadataError, match=key) as caught:
         parse_metadata("shop", "web", {key: raw})
     assert caught.value.key == key
+
+
+# -- `<key>FromEnv` (KEDA resolves it from the target's environment) ------------------------
+
+ALL_KEYS = {
+    "calendars": "sales",
+    "labels": "tier=frontend",
+    "baseReplicas": "4",
+    "capacityPerReplica": "150.5",
+    "loadShare": "0.3",
+    "leadTime": "10m",
+    "rampUp": "5m",
+    "rampDown": "1h30m",
+    "podStartup": "2m",
+    "metricName": "checkout-floor",
+}
+
+
+def test_every_key_is_also_read_in_its_from_env_form() -> None:
+    from_env = {f"{key}FromEnv": value for key, value in ALL_KEYS.items()}
+
+    assert workload(**ALL_KEYS) == workload(**from_env)
+
+
+def test_the_plain_key_wins_over_its_from_env_form() -> None:
+    assert 4 == workload(baseReplicas="4", baseReplicasFromEnv="9").base_replicas
+
+
+@pytest.mark.parametrize(
+    ("key", "bad"),
+    [
+        pytest.param("calendars", "nope", id="calendars"),
+        pytest.param("labels", "tier", id="labels"),
+        pytest.param("baseReplicas", "x", id="base"),
+        pytest.param("capacityPerReplica", "0", id="capacity"),
+        pytest.param("loadShare", "-1", id="share"),
+        pytest.param("leadTime", "soon", id="lead"),
+        pytest.param("rampUp", "32d", id="ramp-up"),
+        pytest.param("rampDown", "1w", id="ramp-down"),
+        pytest.param("podStartup", "1", id="pod-startup"),
+        pytest.param("metricName", "a b", id="metric-name"),
+    ],
+)
+def test_an_error_in_the_from_env_form_names_the_key_as_written(key: str, bad: str) -> None:
+    written = f"{key}FromEnv"
+    with pytest.raises(MetadataError, match=f"^{written}: ") as caught:
+        workload(**{written: bad})
+    assert written == caught.value.key
+
+
+def test_base_replicas_from_env_error_quotes_the_value() -> None:
+    with pytest.raises(MetadataError, match=r"^baseReplicasFromEnv: 'x' is not a whole number"):
+        workload(baseReplicasFromEnv="x")
+
+
+# -- bounds (SPEC 4: one ScaledObject must never slow the scaler for the others) ------------
+
+
+@pytest.mark.parametrize("key", ["leadTime", "rampUp", "rampDown", "podStartup"])
+def test_a_duration_of_31_days_is_accepted(key: str) -> None:
+    w = parse_metadata("shop", "web", {key: "30d24h"})
+    assert 31 * 86400 in (w.lead_time, w.ramp_up, w.ramp_down, w.pod_startup)
+
+
+@pytest.mark.parametrize(
+    ("key", "raw"),
+    [
+        pytest.param("leadTime", "31d1s", id="lead-one-second-more"),
+        pytest.param("rampUp", "1000d", id="ramp-up-1000d"),
+        pytest.param("rampDown", "999999999999999d", id="ramp-down-huge"),
+        pytest.param("leadTimeFromEnv", "745h", id="from-env"),
+    ],
+)
+def test_a_duration_beyond_31_days_names_the_key_and_the_bound(key: str, raw: str) -> None:
+    with pytest.raises(MetadataError, match=f"^{key}: '{raw}' is longer than 31d") as caught:
+        parse_metadata("shop", "web", {key: raw})
+    assert key == caught.value.key
+
+
+@pytest.mark.parametrize(
+    ("key", "raw"),
+    [
+        pytest.param("baseReplicas", "1_000", id="base-underscore"),
+        pytest.param("baseReplicas", "\u0664", id="base-arabic-indic-digit"),
+        pytest.param("baseReplicas", "\uff14", id="base-fullwidth-digit"),
+        pytest.param("capacityPerReplica", "1_000", id="capacity-underscore"),
+        pytest.param("capacityPerReplica", "\u0967\u0966", id="capacity-devanagari"),
+        pytest.param("loadShare", "0_5", id="share-underscore"),
+        pytest.param("loadShare", "\u0661", id="share-arabic-indic"),
+        pytest.param("leadTime", "\u0661\u0665m", id="lead-arabic-indic"),
+        pytest.param("rampUp", "1_0m", id="ramp-underscore"),
+    ],
+)
+def test_numbers_are_plain_ascii_decimals(key: str, raw: str) -> None:
+    # int() and Decimal() read both `1_000` and other scripts' digits.
+    with pytest.raises(MetadataError, match=f"^{key}: ") as caught:
+        parse_metadata("shop", "web", {key: raw})
+    assert key == caught.value.key
+
+
+def test_a_value_of_4096_characters_is_accepted() -> None:
+    assert workload() == workload(somethingElse="x" * 4096)
+
+
+@pytest.mark.parametrize("key", ["baseReplicas", "somethingElse", "labelsFromEnv"])
+def test_a_value_over_4096_characters_is_rejected_naming_the_key(key: str) -> None:
+    with pytest.raises(MetadataError, match=f"'{key}': the value is 4,097 characters") as caught:
+        workload(**{key: "1" * 4097})
+    assert key == caught.value.key
+
+
+def test_metadata_over_64_kib_in_all_is_rejected() -> None:
+    metadata = {f"junk{i:02}": "x" * 4000 for i in range(17)}  # 68,102 bytes
+
+    with pytest.raises(
+        MetadataError, match=r"^metadata is 68,\d{3} bytes in all, more than 65,536"
+    ):
+        workload(**metadata)
+
+
+def test_a_one_megabyte_digit_string_is_a_metadata_error_not_pythons_limit() -> None:
+    # int() of more than 4,300 digits raises ValueError with Python's own text.
+    with pytest.raises(MetadataError, match=r"^metadata key 'baseReplicas'") as caught:
+        parse_metadata("shop", "web", {"baseReplicas": "9" * 1_000_000})
+    assert len(str(caught.value)) < 300
+
+
+@pytest.mark.parametrize(
+    "key", ["calendars", "labels", "baseReplicas", "capacityPerReplica", "loadShare", "leadTime",
+            "rampUp", "rampDown", "metricName"],
+)  # fmt: skip
+def test_an_error_quotes_at_most_100_characters_of_the_value(key: str) -> None:
+    with pytest.raises(MetadataError, match=f"^{key}: ") as caught:
+        workload(**{key: "#" * 4000})  # bad for every key, and long
+    message = str(caught.value)
+    assert "#" * 100 in message
+    assert "#" * 101 not in message
+    assert len(message) < 400

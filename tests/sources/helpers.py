@@ -168,6 +168,17 @@ class Seen:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     owner: CalendarServer
+    tls: ssl.SSLContext | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        # The handshake runs in this connection's thread, bounded: done in accept(), a client
+        # that stalls mid-handshake would block serve_forever and so shutdown() for ever.
+        request.settimeout(10)
+        with self.tls.wrap_socket(request, server_side=True) as conn:
+            super().finish_request(conn, client_address)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         self.owner.errors += 1  # a client that went away mid-answer; expected in fault tests
@@ -256,7 +267,7 @@ class CalendarServer:
         self._httpd.owner = self
         self.scheme = "http"
         if tls is not None:
-            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
+            self._httpd.tls = tls
             self.scheme = "https"
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(

@@ -17,6 +17,7 @@ import httpx
 
 from scaler._proto import externalscaler_pb2 as pb
 from scaler._proto import externalscaler_pb2_grpc as pb_grpc
+from scaler.service.peaks import PeakBook
 from scaler.sources.store import CalendarStore
 from scaler.web.server import WebServer
 from tests.serverthread import Clock, ServerThread
@@ -63,9 +64,15 @@ events:
 
 
 class WebStack:
-    def __init__(self, calendars: dict[str, str | None], *, now: float | None = NOW) -> None:
+    def __init__(
+        self,
+        calendars: dict[str, str | None],
+        *,
+        now: float | None = NOW,
+        peaks: Callable[[CalendarStore], PeakBook] | None = None,
+    ) -> None:
         self.clock = Clock(now)
-        self.thread = ServerThread(calendars, clock=self.clock)
+        self.thread = ServerThread(calendars, clock=self.clock, peaks=peaks)
         self.registry = self.thread.server.registry
         self.web: WebServer = self.thread.run(self._start_web())
         self.url = f"http://127.0.0.1:{self.web.port}"
@@ -79,6 +86,7 @@ class WebStack:
             registry=self.registry,
             host="127.0.0.1",
             port=0,
+            problems=self.thread.server.servicer.problems,
             clock=self.clock,
         )
         await web.start()

@@ -38,6 +38,9 @@ DOCUMENTED = {
     "calendar_scaler_state_write_failed",
     "calendar_scaler_grpc_requests_total",
     "calendar_scaler_grpc_request_duration_seconds",
+    "calendar_scaler_workload_next_start_timestamp_seconds",
+    "calendar_scaler_workload_next_lead_timestamp_seconds",
+    "calendar_scaler_workload_next_floor_replicas",
 }
 
 
@@ -84,6 +87,59 @@ def test_workload_replicas_follows_the_clock_without_new_rpcs(
     web.clock.now = BLACK_FRIDAY_START  # black-friday: 60 for shop/checkout*
 
     assert web.sample("calendar_scaler_workload_replicas", CHECKOUT) == 60
+
+
+def test_next_sale_of_a_workload_is_its_start_lead_point_and_floor(
+    stack: Callable[..., WebStack],
+) -> None:
+    web = stack({"sales": SALES})
+    web.get_metrics("shop", "checkout", {"baseReplicas": "4"})
+
+    # black-friday (60 for shop/checkout*) starts at 15:00 UTC with the 15m lead of defaults.
+    assert web.sample("calendar_scaler_workload_next_start_timestamp_seconds", CHECKOUT) == (
+        BLACK_FRIDAY_START
+    )
+    assert web.sample("calendar_scaler_workload_next_lead_timestamp_seconds", CHECKOUT) == (
+        BLACK_FRIDAY_START - 15 * 60
+    )
+    assert web.sample("calendar_scaler_workload_next_floor_replicas", CHECKOUT) == 60
+
+
+def test_next_sale_stays_until_its_start_then_the_following_one_counts_every_event(
+    stack: Callable[..., WebStack],
+) -> None:
+    web = stack({"sales": SALES})
+    flash_drop = int(dt.datetime(2026, 11, 27, 1, 0, tzinfo=dt.UTC).timestamp())
+
+    web.clock.now = BLACK_FRIDAY_START - 60  # past the lead point, before the start
+    web.get_metrics("shop", "checkout", {"baseReplicas": "4"})
+    before = web.sample("calendar_scaler_workload_next_start_timestamp_seconds", CHECKOUT)
+    web.clock.now = BLACK_FRIDAY_START
+
+    assert BLACK_FRIDAY_START == before
+    # flash-drop (20, no lead) starts during black-friday: the floor at its start is 60.
+    assert web.sample("calendar_scaler_workload_next_start_timestamp_seconds", CHECKOUT) == (
+        flash_drop
+    )
+    assert web.sample("calendar_scaler_workload_next_lead_timestamp_seconds", CHECKOUT) == (
+        flash_drop
+    )
+    assert web.sample("calendar_scaler_workload_next_floor_replicas", CHECKOUT) == 60
+
+
+def test_next_sale_follows_a_calendar_reload(stack: Callable[..., WebStack]) -> None:
+    web = stack({"sales": SALES})
+    web.get_metrics("shop", "checkout", {"baseReplicas": "4"})
+    before = web.sample("calendar_scaler_workload_next_start_timestamp_seconds", CHECKOUT)
+    later = SALES.replace("start: 2026-11-27\n", "start: 2026-11-27T01:00\n")
+
+    web.thread.publish(parse_calendar(later, name="sales", origin="sales.yaml"))
+    web.get_metrics("shop", "checkout", {"baseReplicas": "4"})
+
+    assert BLACK_FRIDAY_START == before
+    assert web.sample("calendar_scaler_workload_next_start_timestamp_seconds", CHECKOUT) == (
+        BLACK_FRIDAY_START + 3600
+    )
 
 
 def test_workload_metadata_change_keeps_one_series_with_the_latest_answer(

@@ -118,7 +118,8 @@ def _peaks(args: argparse.Namespace, calendar: Calendar, workload: Workload, sta
 
     async def ask() -> Peaks:
         async with client:
-            return await look_up(client, args.history_query or DEFAULT_QUERY, workload, refs)
+            template = args.history_query or DEFAULT_QUERY
+            return await look_up(client, template, workload, refs, time.time())
 
     return asyncio.run(ask())
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-__all__ = ["PrometheusServer", "Sample", "openmetrics", "start_prometheus"]
+__all__ = ["PrometheusServer", "Sample", "free_port", "openmetrics", "start_prometheus"]
 
 Sample = tuple[str, Mapping[str, str], float, float]  # metric name, labels, value, unix seconds
 
@@ -55,7 +55,8 @@ def openmetrics(samples: Iterable[Sample]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port free right now (another process may still take it)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -98,7 +99,7 @@ def start_prometheus(tmp_path: Path, samples: Iterable[Sample] = ()) -> Promethe
     config.write_text("global:\n  scrape_interval: 1h\n")
     log = base / "prometheus.log"
     for _ in range(5):  # another process may take the free port between probe and bind
-        port = _free_port()
+        port = free_port()
         with log.open("wb") as out:
             process = subprocess.Popen(
                 [

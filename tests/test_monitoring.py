@@ -45,6 +45,7 @@ ALERTS = {
     "CalendarScalerSourceStale",
     "CalendarScalerSourceFailingBeforeSale",
     "CalendarScalerStateNotWritten",
+    "CalendarScalerPeaksFailing",
     "CalendarScalerGrpcErrors",
     "CalendarScalerSlow",
     "CalendarScalerDown",

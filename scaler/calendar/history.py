@@ -249,8 +249,9 @@ def derivations(
                 why = "no --prometheus"
             elif state == "none":
                 why = f"no history during {ref.event}"
-            elif state == "failing" and peak is not None:
-                why = f"peak during {ref.event} unknown: {peak.error}"
+            elif peak is not None and peak.error:  # failing, or a window not over yet
+                said = "unknown" if state == "failing" else state
+                why = f"peak during {ref.event} {said}: {peak.error}"
             else:
                 why = f"peak during {ref.event} pending (asking Prometheus)"
             other = scale.otherwise

@@ -197,8 +197,8 @@ def _resolve_likes(events: list[Event], named: set[str], problems: _Problems) ->
             if name not in named:
                 others = sorted(set(by_name) - {event.name})
                 close = difflib.get_close_matches(name, others, n=1, cutoff=0.6)
-                hint = f"did you mean {close[0]!r}?" if close else (
-                    "add the earlier sale as a one-off event (disabled: true keeps it as a record)")
+                hint = (f"did you mean {close[0]!r}?" if close else "add the earlier sale as "
+                        "a one-off event (disabled: true keeps it as a record)")  # fmt: skip
                 problems.add(line, f"like {name!r}: no event of that name in this calendar; "
                              f"{hint}", event.name)  # fmt: skip
             return scale

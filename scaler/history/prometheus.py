@@ -23,7 +23,7 @@ import random
 import re
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +105,8 @@ class PrometheusClient:
         headers: tuple[tuple[str, str], ...] | Mapping[str, str] = (),
         ca: Path | str | None = None,
         limits: HistoryLimits | None = None,
+        timeout: float | None = None,  # seconds for one whole request (limits.attempt_timeout)
+        attempts: int | None = None,  # tries per request (limits.attempts); 1: no retries
         rng: random.Random | None = None,
     ) -> None:
         if not url.lower().startswith(("http://", "https://")):
@@ -115,6 +117,10 @@ class PrometheusClient:
         self.origin = redact(url).rstrip("/")  # what messages show
         self._url, credentials = split_credentials(url.rstrip("/"))
         self._limits = limits or HistoryLimits()
+        if timeout is not None:
+            self._limits = replace(self._limits, attempt_timeout=timeout)
+        if attempts is not None:
+            self._limits = replace(self._limits, attempts=attempts)
         self._rng = rng or random.Random()
         verify: ssl.SSLContext | bool = True
         if ca is not None:

@@ -30,7 +30,7 @@ from scaler.calendar.model import Reference
 from scaler.calendar.timefmt import format_instant
 from scaler.calendar.workload import Workload
 from scaler.errors import HistoryError
-from scaler.history.peaks import STEP, peak_value
+from scaler.history.peaks import STEP, not_over, peak_value
 from scaler.history.prometheus import DEFAULT_QUERY, PrometheusClient, render_query
 from scaler.sources.state import write_atomically
 
@@ -42,6 +42,9 @@ Key = tuple[str, int, int]  # (history query as sent, start, end) of the referen
 _FORMAT = 1
 _FILE = "peaks.json"
 _NONE_RECHECK = 3600.0  # seconds before "no history" is asked again
+# A failing lookup no timeline has asked about for this long (its event was removed, or its
+# workload left) is not retried any more. Every timeline is rebuilt at least every 2 days.
+_FORGET_AFTER = 3 * 86400.0
 
 
 class PeakBook:
@@ -71,6 +74,7 @@ class PeakBook:
         self._failing: dict[Key, tuple[str, int]] = {}  # -> (last error, failures in a row)
         self._queued: set[Key] = set()  # waiting, in flight or waiting to retry
         self._who: dict[Key, str] = {}  # "ns/name like event", for logs
+        self._asked: dict[Key, float] = {}  # when a timeline last needed it (unknown ones)
         self.lookups: dict[str, int] = {"known": 0, "none": 0, "error": 0}  # answers so far
         self._queue: asyncio.Queue[Key] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -95,6 +99,11 @@ class PeakBook:
             if known is not None:
                 found[ref] = Peak(state="known", value=known, query=query)
                 continue
+            early = not_over(ref, now)
+            if early is not None:  # asked at a later build (the event's ramp, or daily)
+                found[ref] = Peak(state="pending", query=query, error=early)
+                continue
+            self._asked[key] = now
             said_none = self._none.get(key)
             failing = self._failing.get(key)
             if said_none is not None:
@@ -203,6 +212,7 @@ class PeakBook:
             return
         self._queued.discard(key)
         self._failing.pop(key, None)
+        self._asked.pop(key, None)
         value = peak_value(samples)
         if value is None:
             self.lookups["none"] += 1
@@ -224,6 +234,12 @@ class PeakBook:
 
     def _retry(self, key: Key) -> None:
         self._queued.discard(key)
+        if self._clock() - self._asked.get(key, 0.0) > _FORGET_AFTER:
+            log.info("peak of %s is no longer needed; it is not asked again",
+                     self._who.get(key, ""), extra={"peak": self._who.get(key, "")})  # fmt: skip
+            self._failing.pop(key, None)
+            self._asked.pop(key, None)
+            return
         self._enqueue(key)
 
     def _notify(self) -> None:
@@ -237,7 +253,10 @@ class PeakBook:
             if self.on_change is not None:
                 self.on_change()
 
-        self._loop.call_later(0.05, fire)
+        # Each notice rebuilds every timeline: while more lookups wait (a start, a new
+        # calendar), answers are gathered for a second rather than rebuilt one by one.
+        more = self._queue is not None and not self._queue.empty()
+        self._loop.call_later(1.0 if more else 0.05, fire)
 
     # -- the state directory -------------------------------------------------------------------
 

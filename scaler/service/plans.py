@@ -34,6 +34,7 @@ from scaler.calendar.history import Peaks, like_error, references
 from scaler.calendar.model import Calendar, Occurrence
 from scaler.calendar.workload import Workload, check_size, parse_metadata
 from scaler.errors import CalendarUnavailable, MetadataError, PlanPending, ScalerError
+from scaler.history.peaks import readable_from
 from scaler.service.peaks import PeakBook
 from scaler.sources.store import CalendarStore, Snapshot
 
@@ -452,8 +453,13 @@ class PlanCache:
             return _Built(version, problem[0], [], [], 0, until)
         peaks = self.peaks_for(workload, calendars, now)
         like_problem, like_change = like_error(calendars, workload, peaks, now)
-        if like_problem is not None:  # until it ends, or a peak arrives (a republish)
-            return _Built(version, like_problem, [], [], 0, like_change or 2**62)
+        if self.peaks is not None:  # a window that can be read later: rebuild (and ask) then
+            readable = readable_from(references(calendars, workload, now), now)
+            if readable is not None:
+                like_change = readable if like_change is None else min(like_change, readable)
+        if like_problem is not None:  # until it ends, a peak arrives (a republish), 2 days
+            until = min(like_change or 2**62, now + WINDOW_AFTER - REFRESH_BEFORE_END)
+            return _Built(version, like_problem, [], [], 0, until)
         start, end = now - WINDOW_BEFORE, now + WINDOW_AFTER
         expanded: list[Occurrence] | None = None
         # Each calendar's shared expansion reaches SHARED_REACH beyond its own events' reach.

@@ -101,6 +101,8 @@ def _amount(scale: Scale) -> str:
         return f"{amount} replicas"
     if scale.kind == "factor":
         return f"×{amount} baseReplicas"
+    if scale.like is not None:
+        return f"like {scale.like.event} ×{amount}"
     return f"load {amount}"
 
 

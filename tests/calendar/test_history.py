@@ -105,6 +105,18 @@ def test_growth_defaults_to_one_and_targets_may_be_like() -> None:
     assert (like("1"), like("2")) == (event.scale, event.targets[0].scale)
 
 
+def test_a_json_calendar_takes_like_too() -> None:
+    cal = parse("""
+        {"version": 1, "timezone": "UTC", "events": [
+          {"name": "bf-2026", "start": "2026-11-27", "end": "2026-12-01",
+           "scale": {"like": "black-friday-2025", "growth": 1.25}},
+          {"name": "black-friday-2025", "start": "2025-11-28", "end": "2025-12-02",
+           "disabled": true, "scale": {"replicas": 1}}]}
+    """)
+
+    assert like("1.25") == cal.events[0].scale
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [

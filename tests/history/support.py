@@ -45,13 +45,18 @@ def hpa(name: str, value: float, at: int, namespace: str = "shop") -> Sample:
 
 
 def book(
-    url: str, *, state_dir: Path | None = None, template: str = DEFAULT_QUERY, **headers: str
+    url: str,
+    *,
+    state_dir: Path | None = None,
+    template: str = DEFAULT_QUERY,
+    clock: Callable[[], float] = time.time,
+    **headers: str,
 ) -> Callable[[CalendarStore], PeakBook]:
     """A PeakBook factory for ServerThread / WebStack, with fast timeouts and retries."""
 
     def make(store: CalendarStore) -> PeakBook:
         client = PrometheusClient(url, headers=headers, limits=FAST)
-        return PeakBook(client, template=template, state_dir=state_dir,
+        return PeakBook(client, template=template, state_dir=state_dir, clock=clock,
                         on_change=store.republish, retry_initial=0.05, retry_max=0.2)  # fmt: skip
 
     return make

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from scaler.calendar.timefmt import format_instant
 from scaler.cli import main
 from tests.history.support import LAST_END, LAST_START, hpa, sales
 from tests.prometheus import PrometheusServer, start_prometheus
@@ -202,4 +204,31 @@ def test_the_readme_example_gives_what_the_readme_says(
                    "--from", "2026-11-26T15:00", "--hours", "1", "--format", "json",
                    "--prometheus", server.url])  # fmt: skip
 
-    assert (0, [expected]) == (status, [p["replicas"] for p in json.loads(capsys.readouterr().out)["points"]])
+    assert (0, [expected]) == (
+        status,
+        [p["replicas"] for p in json.loads(capsys.readouterr().out)["points"]],
+    )
+
+
+def test_a_referenced_event_not_over_is_not_asked_yet(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    now = int(time.time())
+    path = tmp_path / "sales.yaml"
+    path.write_text(
+        "version: 1\nevents:\n"
+        f"  - name: sale\n    start: {format_instant(now + 7200)}\n    duration: 1h\n"
+        "    scale: {like: running, otherwise: {replicas: 3}}\n"
+        f"  - name: running\n    start: {format_instant(now - 3600)}\n"
+        f"    end: {format_instant(now + 3600)}\n    scale: {{replicas: 1}}\n"
+    )
+
+    status = main(["plan", str(path), "--from", format_instant(now + 7200), "--hours", "1",
+                   "--format", "json", "--prometheus", "http://127.0.0.1:9"])  # fmt: skip
+    document = json.loads(capsys.readouterr().out)
+
+    assert (0, [3]) == (status, [p["replicas"] for p in document["points"]])
+    assert (
+        "peak during running pending: running ended less than 5 minutes ago; its peak is read "
+        "then; otherwise replicas 3 = 3"
+    ) == document["history"][0]["text"]

@@ -14,8 +14,18 @@ from scaler._proto import externalscaler_pb2 as pb
 from scaler.calendar.parsing import parse_calendar
 from scaler.cli import main
 from scaler.history.prometheus import DEFAULT_QUERY, render_query
-from tests.history.support import BEFORE, DURING, LAST_START, book, eventually, hpa, sales
+from tests.history.support import (
+    BEFORE,
+    DURING,
+    LAST_END,
+    LAST_START,
+    book,
+    eventually,
+    hpa,
+    sales,
+)
 from tests.prometheus import PrometheusServer, Sample
+from tests.serverthread import Clock
 from tests.service.support import StreamRecorder
 from tests.sources.helpers import CalendarServer, Reply
 from tests.web.stack import WebStack
@@ -68,7 +78,9 @@ def test_a_keda_client_gets_ceil_of_peak_times_growth_and_plan_agrees(
     api = stack.get("/api/plan?namespace=shop&name=web&hours=1").json()
     assert [57] == [p["replicas"] for p in api["points"]]
     assert "47 at peak during black-friday-2025 x 1.2 = 57" == api["history"][0]["text"]
-    assert "47 at peak during black-friday-2025 x 1.2 = 57" in stack.get("/").text
+    page = stack.get("/").text
+    assert "47 at peak during black-friday-2025 x 1.2 = 57" in page
+    assert "like black-friday-2025 ×1.2" in page  # the event's scale in the events list
     assert 1.0 == stack.sample("calendar_scaler_history_lookups_total", {"result": "known"})
     assert 1.0 == stack.sample("calendar_scaler_history_peaks", {"state": "known"})
     assert 0.0 == stack.sample("calendar_scaler_history_peaks", {"state": "pending"})
@@ -126,6 +138,9 @@ def test_prometheus_down_before_the_peak_is_known(stacks: Callable[..., WebStack
     )
     assert (grpc.StatusCode.OK, 7) == answer(with_otherwise)
     assert (grpc.StatusCode.OK, 0) == answer(not_begun)
+    api = without.get("/api/plan?namespace=shop&name=web&hours=1")
+    assert 503 == api.status_code
+    assert "is unknown (http://127.0.0.1:" in api.json()["error"]
     failing = eventually(
         lambda: with_otherwise.sample("calendar_scaler_history_peaks", {"state": "failing"}), 1.0
     )
@@ -218,3 +233,33 @@ def test_prometheus_headers_are_sent_and_never_logged(
     assert "Bearer t0p-s3cret" == seen["authorization"]
     assert "t0p-s3cret" not in caplog.text and "t0p-s3cret" not in page
     assert "peak of shop/web like black-friday-2025" in caplog.text
+
+
+@pytest.mark.slow
+def test_a_window_is_read_once_it_has_settled_without_a_calendar_change(
+    prometheus: Start, stacks: Callable[..., WebStack]
+) -> None:
+    server = prometheus(WEB_HISTORY)
+    soon = (
+        "version: 1\ntimezone: UTC\nevents:\n"
+        "  - name: after-party\n    start: 2025-12-02T02:00\n    duration: 2h\n"
+        "    scale: {like: black-friday-2025, growth: 1.2}\n"
+        "  - name: black-friday-2025\n    start: 2025-11-28\n    end: 2025-12-02\n"
+        "    scale: {replicas: 1}\n"
+    )
+    clock = Clock(LAST_END - 60)
+    stack = stacks(soon, book(server.url, clock=clock), now=LAST_END - 60)
+    stack.clock.now = clock.now
+
+    assert (grpc.StatusCode.OK, 1) == answer(stack)  # black-friday-2025 itself, still on
+    assert 0.0 == stack.sample("calendar_scaler_history_lookups_total", {"result": "known"})
+
+    clock.now = stack.clock.now = LAST_END + 301  # settled: the timeline rebuilds and asks
+    assert (grpc.StatusCode.OK, 0) == answer(stack)
+    known = eventually(
+        lambda: stack.sample("calendar_scaler_history_lookups_total", {"result": "known"}), 1.0
+    )
+    assert 1.0 == known
+
+    clock.now = stack.clock.now = LAST_END + 7200
+    assert (grpc.StatusCode.OK, 57) == answer(stack)

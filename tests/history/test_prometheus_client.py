@@ -101,6 +101,19 @@ def test_a_slow_prometheus_times_out() -> None:
     assert "timeout" == info.value.reason
 
 
+def test_attempts_and_timeout_can_be_given_without_limits() -> None:
+    body = b'{"status":"error","errorType":"unavailable","error":"too busy"}'
+    with CalendarServer(Reply(body=body, status=503, content_type="application/json")) as server:
+
+        async def once() -> None:
+            async with PrometheusClient(server.url(""), attempts=1, timeout=2.0) as client:
+                await client.query_range("up", T0, T0 + 60)
+
+        with pytest.raises(HistoryError, match="too busy"):
+            run(once())
+        assert 1 == server.count()
+
+
 def test_an_erroring_prometheus_is_retried_then_reported() -> None:
     body = b'{"status":"error","errorType":"unavailable","error":"too busy"}'
     with CalendarServer(Reply(body=body, status=503, content_type="application/json")) as server:

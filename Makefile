@@ -35,7 +35,7 @@ deps: $(STAMP) $(NODE_STAMP) system-deps
 
 run: $(STAMP)
 	@echo "serving the example calendar: gRPC on :9090, status page on http://localhost:8080/"
-	@echo "try: $(BIN)/calendar-scaler query --namespace shop --name storefront --meta labels=tier=frontend --meta baseReplicas=4"
+	@echo "try: $(BIN)/calendar-scaler query --namespace shop --name storefront --meta labels=tier=frontend --meta baseReplicas=4 --meta capacityPerReplica=500"
 	$(BIN)/calendar-scaler serve
 
 proto: $(STAMP)

@@ -95,6 +95,22 @@ class ServerProcess:
                 fields[key] = int(rest.split()[0]) / 1024
         return fields["VmRSS"], fields["VmHWM"]
 
+    def helpers_rss(self) -> float:
+        """VmRSS in MiB of the server's child processes (calendar parsing workers and
+        multiprocessing's forkserver and resource tracker), summed; 0 when it has none."""
+        total, todo = 0.0, [self.pid]
+        while todo:
+            pid = todo.pop()
+            for children in Path(f"/proc/{pid}/task").glob("*/children"):
+                with contextlib.suppress(OSError):
+                    todo += [int(c) for c in children.read_text().split()]
+            if pid != self.pid:
+                with contextlib.suppress(OSError):
+                    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                        if line.startswith("VmRSS:"):
+                            total += int(line.split()[1]) / 1024
+        return total
+
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -19,6 +19,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -197,8 +198,17 @@ async def serve(options: ServeOptions, *, stop: asyncio.Event | None = None) -> 
     log.info("stopped")
 
 
+# The event loop shares the GIL with worker threads (timeline rebuilds after a reload,
+# unpickling a calendar from its parser process): a thread keeps the GIL for up to the switch
+# interval before the loop gets it back, so each call waited up to 5 ms (the default) while
+# one ran. At 100,000 events GetMetrics' p99 during a reload was 6-16x the idle p99 with 5 ms,
+# 1.9x with 0.5 ms (bench/RESULTS.md); an idle server has no other thread to switch to.
+SWITCH_INTERVAL = 0.0005
+
+
 def run(options: ServeOptions) -> int:
     logs.configure(options.log_level)
+    sys.setswitchinterval(SWITCH_INTERVAL)
     try:
         asyncio.run(serve(options))
     except ScalerError as exc:

@@ -71,7 +71,9 @@ def _time(text: str, flag: str) -> int:
     try:
         return parse_instant(text, dt.UTC)
     except ValueError as exc:
-        raise UsageError(f"{flag}: {exc}") from exc
+        message = str(exc).replace(" (local time)", "")
+        raise UsageError(f"{flag}: {message}; here a time without an offset is UTC, "
+                         "e.g. 2026-11-27T00:00 is midnight UTC") from exc  # fmt: skip
 
 
 def load_file(path: str) -> Calendar:
@@ -160,7 +162,7 @@ def _plan_range(args: argparse.Namespace) -> tuple[int, int]:
     else:
         hours = DEFAULT_HOURS if args.hours is None else args.hours
         if hours <= 0:
-            raise UsageError(f"--hours {hours}: give a number of hours > 0, e.g. --hours 48")
+            raise UsageError(f"--hours {hours:g}: give a number of hours > 0, e.g. --hours 48")
         end = start + int(hours * 3600)
     return _ordered(start, end)
 
@@ -260,6 +262,15 @@ def _count(text: str) -> int:
     return int(text)
 
 
+# What simulation.Settings calls each value (KEDA's and the HPA's names) -> its flag.
+_SETTING_FLAGS = {
+    "minReplicaCount": "--min-replicas", "maxReplicaCount": "--max-replicas",
+    "initial replicas": "--initial-replicas", "pollingInterval": "--polling-interval",
+    "cooldownPeriod": "--cooldown-period", "the HPA sync period": "--hpa-sync",
+    "pod start-up": "--pod-startup", "tolerance": "--tolerance", "baseline": "--baseline",
+}  # fmt: skip
+
+
 def _settings(args: argparse.Namespace, workload: Workload) -> Settings:
     startup = workload.pod_startup if workload.pod_startup is not None else 60
     up_window = _flag("--scale-up-stabilization", args.scale_up_stabilization, parse_duration,
@@ -287,8 +298,11 @@ def _settings(args: argparse.Namespace, workload: Workload) -> Settings:
             free_pods=_flag("--free-pods", args.free_pods, _count, None),
             headroom=_flag("--headroom", args.headroom, parse_duration, None),
         )  # fmt: skip
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
+    except ValueError as exc:  # a rule across flags: name them as the user wrote them
+        message = str(exc)
+        for setting, flag in _SETTING_FLAGS.items():
+            message = message.replace(setting, flag)
+        raise UsageError(message) from exc
 
 
 def _result(row: Readiness, sim: Simulation) -> str:
@@ -615,10 +629,15 @@ def _port(text: str) -> int:
 
 
 def _workload_flags(parser: argparse.ArgumentParser, *, required: bool) -> None:
-    parser.add_argument("--namespace", required=required, default="default",
-                        help="the ScaledObject's namespace (default: %(default)s)")  # fmt: skip
-    parser.add_argument("--name", required=required, default="workload",
-                        help="the ScaledObject's name (default: %(default)s)")  # fmt: skip
+    for flag, metavar, default, what in (
+        ("--namespace", "NS", "default", "the ScaledObject's namespace"),
+        ("--name", "NAME", "workload", "the ScaledObject's name"),
+    ):
+        if required:  # a required flag has no default to show
+            parser.add_argument(flag, required=True, metavar=metavar, help=what)
+        else:
+            parser.add_argument(flag, default=default, metavar=metavar,
+                                help=f"{what} (default: {default})")  # fmt: skip
     parser.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                         help="trigger metadata, repeatable: --meta baseReplicas=4")  # fmt: skip
 
@@ -689,7 +708,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("file", metavar="FILE")
     _workload_flags(sim, required=False)
-    sim.add_argument("--from", dest="start", metavar="TIME", help="start (default now)")
+    sim.add_argument(
+        "--from", dest="start", metavar="TIME",
+        help="start (calendar time format, UTC if no offset; default now)",
+    )  # fmt: skip
     sim.add_argument("--to", metavar="TIME", help="end, exclusive")
     sim.add_argument("--hours", type=float, metavar="N",
                      help=f"length instead of --to (default {DEFAULT_HOURS})")  # fmt: skip
@@ -719,9 +741,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=cmd_simulate)
 
     query = commands.add_parser("query", help="ask a running scaler as KEDA does")
-    query.add_argument("--address", default="localhost:9090", metavar="HOST:PORT")
+    query.add_argument("--address", default="localhost:9090", metavar="HOST:PORT",
+                       help="the scaler's gRPC address (default: %(default)s)")  # fmt: skip
     _workload_flags(query, required=True)
-    query.add_argument("--timeout", type=float, default=5.0, help="seconds per call")
+    query.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
+                       help="per call (default: %(default)g)")  # fmt: skip
     query.add_argument("--tls-ca", metavar="F", help="use TLS, trusting this CA (PEM)")
     query.add_argument("--tls-cert", metavar="F", help="client certificate for mTLS (PEM)")
     query.add_argument("--tls-key", metavar="F", help="client key for mTLS (PEM)")

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from scaler.cli import example_calendar, main
+from tests.processes import free_port, start_serve
 
 CALENDAR = """\
 version: 1
@@ -120,8 +118,17 @@ def test_plan_targeted_factor_event_without_base_replicas_exits_1(
         pytest.param(["--from", "yesterday"], "--from", id="bad-from"),
         pytest.param(["--from", "2026-12-02", "--to", "2026-12-01"], "not after", id="empty-range"),
         pytest.param(["--to", "2026-12-02", "--hours", "3"], "not both", id="to-and-hours"),
+        pytest.param(["--hours", "0"], "error: --hours 0: give a number of hours > 0",
+                     id="hours-0-as-written"),
+        pytest.param(["--hours", "-1.5"], "error: --hours -1.5: give", id="negative-hours"),
+        pytest.param(["--from", "2026-13-01"],
+                     "; here a time without an offset is UTC, e.g. 2026-11-27T00:00 is midnight UTC",
+                     id="from-says-utc"),
+        pytest.param(["--to", "tomorrow"], "or RFC 3339 with an offset, e.g. "
+                     "2026-11-27T00:00:00+09:00; here a time without an offset is UTC",
+                     id="to-says-utc-not-local"),
     ],
-)
+)  # fmt: skip
 def test_plan_usage_errors_exit_1(
     calendar_file: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
 ) -> None:
@@ -133,39 +140,12 @@ def test_example_calendar_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(example_calendar())]) == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_ready(url: str, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} never answered 200")
-
-
 @pytest.mark.slow
 def test_serve_then_query_then_sigterm(calendar_file: Path) -> None:
     """`make run` as a user does it: serve, query, stop with SIGTERM (exit 0, streams OK)."""
-    grpc_port, http_port = _free_port(), _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "scaler.cli", "serve", "--calendar", f"sales={calendar_file}",
-         "--grpc-port", str(grpc_port), "--http-port", str(http_port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
+    grpc_port, http_port = free_port(), free_port()
+    server = start_serve(calendar_file, grpc_port, http_port)
     try:
-        try:
-            _wait_ready(f"http://127.0.0.1:{http_port}/readyz", time.monotonic() + 30)
-        except AssertionError:
-            server.kill()
-            raise AssertionError(f"server never became ready: {server.communicate()[1]}") from None
         query = subprocess.run(
             [sys.executable, "-m", "scaler.cli", "query", "--address", f"127.0.0.1:{grpc_port}",
              "--namespace", "shop", "--name", "web", "--meta", "calendars=sales"],
@@ -195,7 +175,7 @@ def test_serve_then_query_then_sigterm(calendar_file: Path) -> None:
 
 
 def test_query_without_server_says_what_to_do(capsys: pytest.CaptureFixture[str]) -> None:
-    port = _free_port()
+    port = free_port()
     status = main(["query", "--address", f"127.0.0.1:{port}", "--namespace", "a", "--name", "b",
                    "--timeout", "2"])  # fmt: skip
     assert status == 1

@@ -108,13 +108,19 @@ def test_a_scale_up_policy_flag_slows_the_jump(
     ("args", "message"),
     [
         pytest.param(["--scale-up-policy", "pods=lots"], "--scale-up-policy", id="bad-policy"),
-        pytest.param(["--max-replicas", "1"], "above maxReplicaCount", id="min-above-max"),
+        pytest.param(["--max-replicas", "1"], "error: --min-replicas 2 is above --max-replicas 1",
+                     id="min-above-max"),
+        pytest.param(["--min-replicas", "5", "--max-replicas", "2"],
+                     "error: --min-replicas 5 is above --max-replicas 2", id="min-5-above-max-2"),
+        pytest.param(["--initial-replicas", "200"],
+                     "error: --initial-replicas 200 must be between --min-replicas 2 and "
+                     "--max-replicas 100", id="initial-outside"),
         pytest.param(["--hpa-sync", "soon"], "--hpa-sync", id="bad-duration"),
         pytest.param(["--tolerance", "ten"], "--tolerance", id="bad-tolerance"),
         pytest.param(["--baseline", "-1"], "--baseline", id="negative-baseline"),
         pytest.param(["--to", "2026-12-05T08:00"], "not after", id="empty-range"),
     ],
-)
+)  # fmt: skip
 def test_bad_values_exit_1_naming_the_flag(
     calendar_file: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
 ) -> None:

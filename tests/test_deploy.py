@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import functools
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,8 @@ DEPLOY = ROOT / "deploy"
 BASE = DEPLOY / "base"
 TLS_OVERLAY = DEPLOY / "overlays" / "tls"
 EXAMPLES = DEPLOY / "examples"
+# The example ScaledObject and its variants, each a kustomization (apply one of them).
+EXAMPLE_DIRS = {"polling": EXAMPLES, "push": EXAMPLES / "push", "mtls": EXAMPLES / "mtls"}
 CRD_DIR = Path(__file__).resolve().parent / "data" / "keda-crds"
 # In CI the repository is cloned with the project's shared/ folder beside the clone.
 SHARED_CRD_DIR = ROOT.parent / "shared" / "keda-crds"
@@ -78,12 +81,8 @@ def _render(directory: Path) -> tuple[Obj, ...]:
 
 
 def _load_examples() -> list[tuple[str, Obj]]:
-    docs = []
-    for path in sorted(EXAMPLES.glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
-            if doc:
-                docs.append((path.name, doc))
-    return docs
+    """(variant, object) for every object the example kustomizations render."""
+    return [(variant, obj) for variant, path in EXAMPLE_DIRS.items() for obj in _render(path)]
 
 
 def _one(objs: tuple[Obj, ...], kind: str, name: str = "calendar-scaler") -> Obj:
@@ -491,13 +490,45 @@ def test_calendar_passes_calendar_scaler_validate(base: tuple[Obj, ...], tmp_pat
 # --------------------------------------------------------------------------- examples
 
 
-def test_examples_exist() -> None:
-    names = {p.name for p in EXAMPLES.glob("*.yaml")}
+def test_examples_render_one_scaledobject_each() -> None:
+    """`kubectl apply -k` of one variant gives the workload its one ScaledObject."""
+    kinds = {
+        variant: sorted(f"{o['kind']}/{o['metadata']['name']}" for o in _render(path))
+        for variant, path in EXAMPLE_DIRS.items()
+    }
     assert {
-        "scaledobject-external.yaml",
-        "scaledobject-external-push.yaml",
-        "triggerauthentication-mtls.yaml",
-    } <= names
+        "polling": ["ScaledObject/storefront"],
+        "push": ["ScaledObject/storefront"],
+        "mtls": ["ScaledObject/storefront", "TriggerAuthentication/calendar-scaler-mtls"],
+    } == kinds
+
+
+def test_every_example_file_is_rendered_by_its_kustomization() -> None:
+    for path in EXAMPLE_DIRS.values():
+        kustomization = yaml.safe_load((path / "kustomization.yaml").read_text(encoding="utf-8"))
+        files = {p.name for p in path.glob("*.yaml")} - {"kustomization.yaml"}
+        assert files == set(kustomization["resources"]), path
+
+
+def _calendar_trigger(obj: Obj) -> Obj:
+    (trigger,) = [t for t in obj["spec"]["triggers"] if t["type"].startswith("external")]
+    return trigger
+
+
+def test_example_variants_differ_only_where_they_say() -> None:
+    """The three ScaledObjects are copies (each a complete file): keep them in step."""
+    polling, push, mtls = (
+        _one(_render(path), "ScaledObject", "storefront") for path in EXAMPLE_DIRS.values()
+    )
+    push = copy.deepcopy(push)
+    assert "external-push" == _calendar_trigger(push)["type"]
+    _calendar_trigger(push)["type"] = "external"
+    assert polling == push
+    mtls = copy.deepcopy(mtls)
+    trigger = _calendar_trigger(mtls)
+    assert {"name": "calendar-scaler-mtls"} == trigger.pop("authenticationRef")
+    assert "true" == trigger["metadata"].pop("enableTLS")
+    assert polling == mtls
 
 
 def test_examples_match_keda_crd_schemas() -> None:
@@ -608,9 +639,38 @@ def test_examples_follow_keda_rules() -> None:
     assert trigger_types == {"external", "external-push"}
 
 
+def test_examples_do_not_promise_fallback_for_an_unreachable_scaler() -> None:
+    """KEDA's fallback never engages while GetMetricSpec fails (kedacore/keda#8056)."""
+    for path in sorted(EXAMPLES.rglob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        if "fallback:" not in text:
+            continue
+        assert "cannot answer" not in text, path
+        assert "#8056" in text, f"{path}: say what fallback does not cover (keda#8056)"
+
+
+def test_deploy_paths_named_in_the_docs_exist() -> None:
+    """README and the manifests' comments point at files that are there (examples moved)."""
+    texts = {"README.md": (ROOT / "README.md").read_text(encoding="utf-8")}
+    for path in DEPLOY.rglob("*.yaml"):
+        texts[str(path.relative_to(ROOT))] = path.read_text(encoding="utf-8")
+    missing = {
+        (where, named)
+        for where, text in texts.items()
+        for named in re.findall(r"deploy/[\w./-]*\w", text)
+        if not (ROOT / named).exists()
+    }
+    assert not missing, sorted(missing)
+
+
 def test_crd_copies_match_shared() -> None:
     if not SHARED_CRD_DIR.is_dir():
-        pytest.skip(f"{SHARED_CRD_DIR} is not beside this checkout; the copies are used alone")
+        pytest.skip(
+            "nothing to compare with: this test checks that the copies of KEDA's CRDs in "
+            "tests/data/keda-crds still match the project's shared copy, a folder "
+            "shared/keda-crds next to the checkout that only CI has. Here the copies in "
+            "tests/data are used as they are; nothing is wrong with your checkout."
+        )
     for name in ("keda.sh_scaledobjects.yaml", "keda.sh_triggerauthentications.yaml"):
         shared = (SHARED_CRD_DIR / name).read_bytes()
         assert (CRD_DIR / name).read_bytes() == shared, f"tests/data/keda-crds/{name} is stale"

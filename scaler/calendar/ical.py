@@ -210,7 +210,7 @@ def _parse_targets(value: str) -> tuple[Target, ...]:
             labels = {}
             for pair in (p.strip() for p in entry.split(",")):
                 key, sep, val = pair.partition("=")
-                if not sep or not key.strip():
+                if not sep or not key.strip() or "=" in val:  # `tier==x` is a typo
                     raise ValueError(f"targets entry {entry!r}: {pair!r} is not a label pair; "
                                      "write k=v,k2=v2, e.g. targets: tier=frontend")  # fmt: skip
                 labels[key.strip()] = val.strip()
@@ -304,26 +304,30 @@ def _parse_description(
 # --- times -------------------------------------------------------------------------------------
 
 
-def _offset(instant: int, zone: dt.tzinfo) -> int:
-    offset = dt.datetime.fromtimestamp(instant, zone).utcoffset()
+def _offset(wall: dt.datetime, zone: dt.tzinfo) -> int:
+    """The UTC offset `zone` gives the wall-clock time `wall` (fold 0)."""
+    offset = wall.replace(tzinfo=zone).utcoffset()
     return int(offset.total_seconds()) if offset is not None else 0
 
 
 def _wall_instant(naive: dt.datetime, zone: dt.tzinfo) -> int:
     """A wall-clock time in `zone` by the contract's DST rule, for any tzinfo class.
 
-    zoneinfo already reads fold=0 that way; dateutil's zones (icalendar builds them from a
-    VTIMEZONE with a custom TZID) read a gap time with the offset after the gap instead, so
-    for them the instant is found from the offsets in force at real instants around it.
+    zoneinfo already reads fold=0 that way. dateutil's zones (icalendar builds them from a
+    VTIMEZONE with a TZID that is not an IANA name) read a gap time with the offset after the
+    gap, and their UTC-to-wall conversion is wrong for "negative" DST (a DAYLIGHT part with
+    the smaller offset, as IANA describes Europe/Dublin). So only their wall-to-offset side is
+    used: the offsets a day before and after tell whether a transition is near.
     """
     if isinstance(zone, (ZoneInfo, dt.timezone)):
         return wall_clock_instant(naive, zone)
     wall = int(naive.replace(tzinfo=dt.UTC).timestamp())
-    before, after = _offset(wall - 86400, zone), _offset(wall + 86400, zone)
-    valid = [wall - o for o in {before, after} if _offset(wall - o, zone) == o]
-    if valid:
-        return min(valid)  # an ambiguous time means its first occurrence
-    return wall - before  # in a gap: the offset from before it moves the time forward
+    day = dt.timedelta(days=1)
+    before, after = _offset(naive - day, zone), _offset(naive + day, zone)
+    if after > before:  # spring forward: up to the gap's end, the offset from before the gap
+        gap_earlier = naive - dt.timedelta(seconds=after - before)
+        return wall - (before if _offset(gap_earlier, zone) == before else after)
+    return wall - _offset(naive, zone)  # fold 0: an ambiguous time means its first occurrence
 
 
 def _instant(value: dt.date, floating: dt.tzinfo) -> int:

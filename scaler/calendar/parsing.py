@@ -67,11 +67,20 @@ class _Problems:
     def __init__(self, origin: str) -> None:
         self.origin = origin
         self.lines: list[str] = []
+        self._numbers: list[int] = []  # the line number of each entry of self.lines
         self.like_lines: dict[int, int] = {}  # id(like scale) -> line of its `like` key
 
     def add(self, line: int, message: str, event: str | None = None) -> None:
         where = f"event {event!r}: " if event is not None else ""
         self.lines.append(f"{self.origin}:{line}: {where}{message}")
+        self._numbers.append(line)
+
+    def in_line_order(self, since: int) -> None:
+        """Sort the problems added since `since` (one event's) as their lines come in the file."""
+        pairs = sorted(zip(self._numbers[since:], self.lines[since:], strict=True),
+                       key=lambda pair: pair[0])  # fmt: skip
+        self._numbers[since:] = [number for number, _ in pairs]
+        self.lines[since:] = [line for _, line in pairs]
 
 
 def _line(node: Any, key: str | None = None, default: int = 1) -> int:
@@ -409,8 +418,11 @@ def _event(
                 end = _try(problems, _line(node, "end"), label,
                            lambda: parse_instant(node["end"], local))  # fmt: skip
                 if start is not None and end is not None and end <= start:
+                    moved = _gap_note("start", node["start"], start, local) + _gap_note(
+                        "end", node["end"], end, local
+                    )
                     problems.add(_line(node, "end"), f"end {node['end']} is not after start "
-                                 f"{node['start']}; end is exclusive and must come later",
+                                 f"{node['start']}{moved}; end is exclusive and must come later",
                                  label)  # fmt: skip
                     end = None
             elif "duration" in node:
@@ -425,6 +437,22 @@ def _event(
         return None
     return Event(name=label, line=line, scale=scale, targets=targets, timing=timing,
                  schedule=schedule, disabled=disabled)  # fmt: skip
+
+
+def _gap_note(key: str, text: Any, instant: int, zone: dt.tzinfo) -> str:
+    """`; start ... is in the spring-forward gap ...` when the DST rule moved a local time."""
+    try:
+        written = dt.datetime.fromisoformat(str(text).strip())
+    except ValueError:
+        return ""
+    if written.tzinfo is not None:
+        return ""  # an offset is given: nothing was moved
+    read = dt.datetime.fromtimestamp(instant, zone).replace(tzinfo=None)
+    if read == written:
+        return ""
+    shown = f"{read:%Y-%m-%dT%H:%M}" + (f":{read:%S}" if read.second else "")
+    return (f"; {key} {text} is in the spring-forward gap of {zone}, and a time in the gap "
+            f"moves forward by the gap: to {shown}")  # fmt: skip
 
 
 def _recurring(
@@ -624,6 +652,7 @@ def _parse_yaml_calendar(text: str, *, name: str, origin: str) -> Calendar:
             problems.add(line, "each event must be a mapping with name, start/schedule, scale")
             continue
         event_name = item.get("name")
+        before = len(problems.lines)
         if isinstance(event_name, str):
             if event_name in seen:
                 problems.add(_line(item, "name", line), f"name is already used by the event at "
@@ -632,6 +661,7 @@ def _parse_yaml_calendar(text: str, *, name: str, origin: str) -> Calendar:
             else:
                 seen[event_name] = line
         event = _event(item, line, problems, zone=zone, defaults=defaults, exclusions=exclusions)
+        problems.in_line_order(before)
         if event is not None:
             events.append(event)
     if problems.like_lines:

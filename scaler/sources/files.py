@@ -2,12 +2,17 @@
 
 Kubernetes updates a mounted ConfigMap by writing a new `..2026_...` directory and atomically
 swapping the `..data` symlink to it; the watched path (`sales.yaml -> ..data/sales.yaml`)
-never changes, so inotify on it sees nothing. Polling `os.stat` of the resolved path every
-quarter second catches that, an `os.replace`, and an edit in place alike, costs microseconds,
-and needs no platform API. The identity of what was read is (real path, device, inode, size,
-mtime): a new real path or inode is an atomic replacement and is read at once; the same inode
-with a new size or mtime is a write in progress, read once it held still for one poll, so a
-half-written file is never published.
+never changes, so inotify on the file itself sees nothing. Polling `os.stat` of the resolved
+path every quarter second catches that, an `os.replace`, and an edit in place alike, costs
+microseconds, and needs no platform API. The identity of what was read is (real path, device,
+inode, size, mtime): a new real path or inode is an atomic replacement and is read at once; the
+same inode with a new size or mtime is a write in progress, read once it held still for one
+poll, so a half-written file is never published.
+
+Where Linux inotify is available (watching.py), a rename or a closed write in the file's
+directory, or in its resolved directory, wakes the source at once: an atomic replacement is
+then read without waiting for the poll. Everything else (an edit in place, a file that
+vanished) is still left to the regular polls, so the rules above hold as they are.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from scaler.sources.config import SourceSpec
 from scaler.sources.decoding import decode_for, detect_format
 from scaler.sources.reporting import Reporter
 from scaler.sources.store import CalendarStore
+from scaler.sources.watching import open_watch
+from scaler.sources.workers import ParseWorkers
 
 __all__ = ["FileSource"]
 
@@ -54,8 +61,11 @@ class FileSource:
         *,
         poll_interval: float = 0.25,
         max_bytes: int = 5 * 1024 * 1024,
+        workers: ParseWorkers | None = None,
     ) -> None:
+        """`workers`: parse in worker processes; None: in a thread of this process."""
         self.spec = spec
+        self._decode = workers.decode if workers is not None else decode_for
         self.settled = asyncio.Event()  # set once the first load succeeded or failed
         self._reporter = Reporter(store, spec.name, spec.origin)
         self._poll_interval = poll_interval
@@ -71,19 +81,42 @@ class FileSource:
         self._error: tuple[bytes | None, str] | None = None
 
     async def run(self) -> None:
-        while True:
-            await self.poll()
-            await asyncio.sleep(self._poll_interval)
+        watch = open_watch()
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                await self.poll()
+                next_poll = loop.time() + self._poll_interval
+                while (left := next_poll - loop.time()) > 0:
+                    if watch is None:
+                        await asyncio.sleep(left)
+                        continue
+                    watch.follow(self._directories())
+                    if await watch.wait(left):
+                        await self.poll(replaced_only=True)
+        finally:
+            if watch is not None:
+                watch.close()
+
+    def _directories(self) -> set[str]:
+        """The directory of the configured path (where `..data` is swapped) and that of the
+        file it resolves to."""
+        location = os.path.abspath(self.spec.location)
+        return {os.path.dirname(location), os.path.dirname(os.path.realpath(location))}
 
     def _stat(self) -> _Identity:
         realpath = os.path.realpath(self.spec.location)
         return _Identity.of(realpath, os.stat(realpath))
 
-    async def poll(self) -> None:
-        """Look once; load if the file changed."""
+    async def poll(self, *, replaced_only: bool = False) -> None:
+        """Look once; load if the file changed. `replaced_only` (a wake-up between polls):
+        load only a file that replaced the one read last, or appeared; leave the rest to the
+        next poll."""
         try:
             identity = self._stat()
         except OSError as exc:
+            if replaced_only:
+                return
             self._seen = self._pending = None
             self._fail(
                 SourceError(
@@ -94,6 +127,8 @@ class FileSource:
             )
             return
         if identity == self._seen:
+            return
+        if replaced_only and self._seen is not None and identity.same_file(self._seen):
             return
         if self._seen is not None and identity.same_file(self._seen) and identity != self._pending:
             self._pending = identity  # written in place: wait until it holds still
@@ -149,7 +184,7 @@ class FileSource:
             return
         self._tried_digest = digest
         try:
-            calendar = await decode_for(self.spec, content, self._fmt)
+            calendar = await self._decode(self.spec, content, self._fmt)
         except SourceError as exc:
             self._tried_failure = exc
             self._fail(exc, digest)

@@ -22,6 +22,7 @@ from scaler.sources.remote import FetchLimits, UrlSource
 from scaler.sources.reporting import log
 from scaler.sources.state import StateDir
 from scaler.sources.store import CalendarStore
+from scaler.sources.workers import ParseWorkers
 
 __all__ = ["SourceManager"]
 
@@ -64,6 +65,7 @@ class SourceManager:
         limits = limits or FetchLimits()
         self._retry_initial = limits.retry_initial
         self.sources: list[_Source] = []
+        workers = ParseWorkers()  # calendar files are parsed in worker processes
         for spec in specs:
             if spec.kind == "file":
                 self.sources.append(
@@ -72,6 +74,7 @@ class SourceManager:
                         store,
                         poll_interval=poll_interval,
                         max_bytes=limits.max_bytes,
+                        workers=workers,
                     )
                 )
             else:

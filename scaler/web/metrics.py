@@ -272,7 +272,7 @@ class _Families:
         self.state_failed = GaugeMetricFamily(
             "calendar_scaler_state_write_failed",
             "1 when the last good copy could not be written to the state directory (a restart "
-            "during a source outage would then find no calendar).",
+            "during a source outage would then serve an outdated copy, or no calendar).",
             labels=_CALENDAR,
         )
         # The next sale of each workload, for the alert that fires between its lead point and

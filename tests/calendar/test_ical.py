@@ -16,6 +16,7 @@ from scaler.calendar.evaluation import plan, value_at
 from scaler.calendar.ical import event_name, parse_ical_calendar
 from scaler.calendar.model import Calendar, Event, Scale, Target, Timing
 from scaler.calendar.parsing import parse_calendar
+from scaler.calendar.timefmt import wall_clock_instant
 from scaler.calendar.workload import Workload
 from scaler.errors import CalendarError
 
@@ -238,6 +239,119 @@ def test_times(body: str, header: str, zone: dt.tzinfo, expected: list[tuple[str
     assert expected == windows(
         event, zone, "2026-01-01T00:00:00+00:00", "2027-01-01T00:00:00+00:00"
     )
+
+
+DUBLIN = ZoneInfo("Europe/Dublin")
+# Europe/Dublin as IANA now describes it: "negative" DST, the winter part is DAYLIGHT with the
+# smaller offset (Irish Standard Time +01:00 is the summer's STANDARD).
+DUBLIN_NEGATIVE_DST = """BEGIN:VTIMEZONE
+TZID:{tzid}
+BEGIN:STANDARD
+TZOFFSETFROM:+0000
+TZOFFSETTO:+0100
+TZNAME:IST
+DTSTART:19700329T010000
+RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU
+END:STANDARD
+BEGIN:DAYLIGHT
+TZOFFSETFROM:+0100
+TZOFFSETTO:+0000
+TZNAME:GMT
+DTSTART:19701025T020000
+RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU
+END:DAYLIGHT
+END:VTIMEZONE"""
+# The same clock in the classic form: STANDARD in winter, DAYLIGHT (+01:00) in summer.
+DUBLIN_CLASSIC = """BEGIN:VTIMEZONE
+TZID:{tzid}
+BEGIN:DAYLIGHT
+TZOFFSETFROM:+0000
+TZOFFSETTO:+0100
+DTSTART:19700329T010000
+RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU
+END:DAYLIGHT
+BEGIN:STANDARD
+TZOFFSETFROM:+0100
+TZOFFSETTO:+0000
+DTSTART:19701025T020000
+RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU
+END:STANDARD
+END:VTIMEZONE"""
+# Names icalendar does not map to an IANA zone, so the VTIMEZONE in the file defines the clock.
+NON_IANA_TZIDS = ["GMT Standard Time", "/freeassociation.sourceforge.net/Europe/Dublin",
+                  "Custom Dublin"]  # fmt: skip
+# Wall times on 29 March 2026 (01:00 -> 02:00) and 25 October 2026 (02:00 -> 01:00), every
+# quarter hour from 23:00 the evening before to 04:00.
+DUBLIN_WALLS = [
+    dt.datetime(2026, month, day - 1, 23) + dt.timedelta(minutes=15 * k)
+    for month, day in ((3, 29), (10, 25))
+    for k in range(21)
+]
+
+
+def _dublin_start(vtimezone: str, tzid: str, wall: dt.datetime) -> int:
+    body = f"UID:x\nSUMMARY:Sale\nDESCRIPTION:replicas: 1\nDURATION:PT1H\n" \
+           f"DTSTART;TZID={tzid}:{wall:%Y%m%dT%H%M%S}"  # fmt: skip
+    (event,) = parse(ics(body, header=vtimezone.format(tzid=tzid))).events
+    ((start, end),) = event.schedule.overlapping(at("2026-01-01T00:00:00Z"),
+                                                 at("2027-01-01T00:00:00Z"))  # fmt: skip
+    assert 3600 == end - start
+    return start
+
+
+@pytest.mark.parametrize("tzid", NON_IANA_TZIDS)
+@pytest.mark.parametrize(
+    "vtimezone",
+    [pytest.param(DUBLIN_NEGATIVE_DST, id="negative-dst"),
+     pytest.param(DUBLIN_CLASSIC, id="classic")],
+)  # fmt: skip
+@pytest.mark.parametrize(
+    ("wall", "expected"),
+    [
+        pytest.param("2026-03-29T00:30", "2026-03-29T00:30:00+00:00", id="before-the-gap"),
+        pytest.param("2026-03-29T01:30", "2026-03-29T02:30:00+01:00", id="gap-moves-forward"),
+        pytest.param("2026-03-29T02:30", "2026-03-29T02:30:00+01:00", id="after-the-gap"),
+        pytest.param("2026-10-25T00:30", "2026-10-25T00:30:00+01:00", id="before-fall-back"),
+        pytest.param("2026-10-25T01:30", "2026-10-25T01:30:00+01:00", id="repeated-means-first"),
+        pytest.param("2026-10-25T02:30", "2026-10-25T02:30:00+00:00", id="hour-after-fall-back"),
+        pytest.param("2026-07-01T12:00", "2026-07-01T12:00:00+01:00", id="summer"),
+        pytest.param("2026-12-01T12:00", "2026-12-01T12:00:00+00:00", id="winter"),
+    ],
+)
+def test_custom_vtimezone_reads_wall_times_by_the_dst_rule(
+    vtimezone: str, tzid: str, wall: str, expected: str
+) -> None:
+    assert at(expected) == _dublin_start(vtimezone, tzid, dt.datetime.fromisoformat(wall))
+
+
+@pytest.mark.parametrize("vtimezone", [DUBLIN_NEGATIVE_DST, DUBLIN_CLASSIC],
+                         ids=["negative-dst", "classic"])  # fmt: skip
+def test_custom_vtimezone_agrees_with_iana_around_both_transitions(vtimezone: str) -> None:
+    expected = [wall_clock_instant(w, DUBLIN) for w in DUBLIN_WALLS]
+    assert expected == [_dublin_start(vtimezone, "GMT Standard Time", w) for w in DUBLIN_WALLS]
+
+
+@pytest.mark.parametrize("vtimezone", [DUBLIN_NEGATIVE_DST, DUBLIN_CLASSIC],
+                         ids=["negative-dst", "classic"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("dtstart", "expected"),
+    [
+        pytest.param("20261023T023000", ["2026-10-23T02:30:00+01:00", "2026-10-24T02:30:00+01:00",
+                                         "2026-10-25T02:30:00+00:00", "2026-10-26T02:30:00+00:00"],
+                     id="fall-back"),
+        pytest.param("20260327T013000", ["2026-03-27T01:30:00+00:00", "2026-03-28T01:30:00+00:00",
+                                         "2026-03-29T02:30:00+01:00", "2026-03-30T01:30:00+01:00"],
+                     id="spring-forward-gap-day-moves-forward"),
+    ],
+)  # fmt: skip
+def test_custom_vtimezone_daily_series_keeps_its_wall_clock_time(
+    vtimezone: str, dtstart: str, expected: list[str]
+) -> None:
+    body = "UID:x\nSUMMARY:Sale\nDESCRIPTION:replicas: 1\nDURATION:PT1H\n" \
+           f"DTSTART;TZID=GMT Standard Time:{dtstart}\nRRULE:FREQ=DAILY;COUNT=4"  # fmt: skip
+    (event,) = parse(ics(body, header=vtimezone.format(tzid="GMT Standard Time"))).events
+    starts = [s for s, _ in windows(event, DUBLIN, "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z")]
+    assert expected == starts
 
 
 @pytest.mark.parametrize(
@@ -525,6 +639,9 @@ GOOD = "UID:g\nSUMMARY:Good\nDESCRIPTION:replicas: 1\nDTSTART:20260601T100000Z\n
                      "DURATION:PT1H", 14, "rampSteps: '0' must be a whole number >= 1", id="steps"),
         pytest.param("DESCRIPTION:replicas: 1\\ntargets: checkout\nDTSTART:20260601T100000Z\n"
                      "DURATION:PT1H", 14, "targets entry 'checkout' is neither", id="bad-target"),
+        pytest.param("DESCRIPTION:replicas: 1\\ntargets: tier==x\nDTSTART:20260601T100000Z\n"
+                     "DURATION:PT1H", 14, "targets entry 'tier==x': 'tier==x' is not a label pair; "
+                     "write k=v", id="double-equals-target"),
         pytest.param("DESCRIPTION:replicas: 1\\ntargets: shop/\nDTSTART:20260601T100000Z\n"
                      "DURATION:PT1H", 14, "needs both parts", id="half-target"),
         pytest.param("DESCRIPTION:replicas: 1\nDTSTART:20260601T100000Z\nDURATION:PT1H\n"

@@ -1206,6 +1206,70 @@ events:
     assert expected == heads(problems, expected)
 
 
+def test_problems_within_one_event_are_listed_in_line_order() -> None:
+    problems = rejected(
+        """\
+version: 1
+events:
+  - name: order
+    lead: 5m
+    start: 2026-03-09T10:00
+    end: 2026-03-09T09:00
+    scale: {replicas: 3, factor: 2}
+    bogus: 1
+  - name: order
+    start: 2026-11-27T00:00
+    duration: 1h
+    scale: {replicas: 1}
+    rampsteps: 2
+"""
+    )
+    expected = [
+        "sales.yaml:4: event 'order': unknown key 'lead'; did you mean 'leadTime'?",
+        "sales.yaml:6: event 'order': end 2026-03-09T09:00 is not after start 2026-03-09T10:00",
+        "sales.yaml:7: event 'order': scale needs exactly one of replicas, factor, load",
+        "sales.yaml:8: event 'order': unknown key 'bogus'",
+        "sales.yaml:9: event 'order': name is already used by the event at line 3",
+        "sales.yaml:13: event 'order': unknown key 'rampsteps'; did you mean 'rampSteps'?",
+    ]
+    assert expected == heads(problems, expected)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "note"),
+    [
+        pytest.param("2026-03-08T02:45", "2026-03-08T03:15",
+                     "; start 2026-03-08T02:45 is in the spring-forward gap of America/New_York, "
+                     "and a time in the gap moves forward by the gap: to 2026-03-08T03:45",
+                     id="start-in-gap-passes-end"),
+        pytest.param("2026-03-08T03:00", "2026-03-08T02:00",
+                     "; end 2026-03-08T02:00 is in the spring-forward gap of America/New_York, "
+                     "and a time in the gap moves forward by the gap: to 2026-03-08T03:00",
+                     id="end-in-gap-meets-start"),
+        pytest.param("2026-03-08T04:00", "2026-03-08T03:30", "", id="no-gap-no-note"),
+    ],
+)  # fmt: skip
+def test_end_not_after_start_says_when_the_dst_gap_moved_a_time(
+    start: str, end: str, note: str
+) -> None:
+    problems = rejected(
+        "version: 1\ntimezone: America/New_York\nevents:\n  - name: gap\n"
+        f"    start: {start}\n    end: {end}\n    scale: {{replicas: 3}}\n"
+    )
+    assert [f"sales.yaml:6: event 'gap': end {end} is not after start {start}{note}; end is "
+            "exclusive and must come later"] == problems  # fmt: skip
+
+
+def test_end_in_the_dst_gap_after_start_is_valid_and_moves_forward() -> None:
+    event = only(parse("version: 1\ntimezone: America/New_York\nevents:\n  - name: gap\n"
+                       "    start: 2026-03-08T01:00\n    end: 2026-03-08T02:30\n"
+                       "    scale: {replicas: 3}\n"))  # fmt: skip
+    # 01:00 EST to 03:30 EDT (02:30 does not exist): 1.5 hours elapsed.
+    assert [(utc("2026-03-08T06:00"), utc("2026-03-08T07:30"))] == list(
+        event.schedule.overlapping(utc("2026-03-01T00:00"), utc("2026-04-01T00:00"))
+    )
+
+
 def test_rejected_calendar_message_is_every_problem_on_its_own_line() -> None:
     with pytest.raises(CalendarError) as caught:
         parse("version: 2\ncolour: blue\n")

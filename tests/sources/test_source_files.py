@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from helpers import (
     run,
     served,
     wait_until,
+    write_atomically,
 )
 
 from scaler.sources import CalendarStore, FetchLimits, SourceManager, SourceSpec
@@ -205,14 +207,32 @@ def test_an_edit_in_place_is_published_only_after_it_held_still_for_a_poll(tmp_p
     assert run(scenario()) == [("initial",), ("initial",), ("initial",), V3]
 
 
-def test_touching_a_file_does_not_reload_it(tmp_path: Path) -> None:
+def touch(path: Path) -> None:
+    os.utime(path, (time.time() + 5, time.time() + 5))
+
+
+def edit_in_place(path: Path) -> None:
+    path.write_text(YAML_V2)  # same inode, closed after writing: that wakes the source
+
+
+@pytest.mark.parametrize(
+    ("change", "poll_interval"),
+    [
+        pytest.param(touch, 0.05, id="touching-a-file-does-not-reload-it"),
+        # Only the polls (none within the test) read an edit in place, never a wake-up.
+        pytest.param(edit_in_place, 3600, id="a-wake-up-leaves-an-edit-in-place-to-the-poll"),
+    ],
+)
+def test_nothing_is_published(
+    tmp_path: Path, change: Callable[[Path], None], poll_interval: float
+) -> None:
     path = tmp_path / "sales.yaml"
     path.write_text(YAML_V1)
-    store, manager = file_source(path)
+    store, manager = file_source(path, poll_interval=poll_interval)
 
     async def scenario() -> None:
         async with manager, SnapshotWatcher(store) as watcher:
-            os.utime(path, (time.time() + 5, time.time() + 5))
+            change(path)
             await asyncio.sleep(0.3)
         assert watcher.published == []
 
@@ -267,3 +287,50 @@ def test_file_over_the_size_limit_is_refused(tmp_path: Path) -> None:
             assert served(store) == V1
 
     run(scenario())
+
+
+# -- inotify wake-ups: a poll interval far longer than the waits below, so only a wake-up can
+# -- explain a reload within them.
+
+
+def test_an_atomic_replace_is_read_without_waiting_for_the_poll(tmp_path: Path) -> None:
+    path = tmp_path / "sales.yaml"
+    path.write_text(YAML_V1)
+    store, manager = file_source(path, poll_interval=3600)
+
+    async def scenario() -> None:
+        async with manager:
+            write_atomically(path, YAML_V2)
+            await wait_until(lambda: served(store) == V2, timeout=20, what="V2 served")
+
+    run(scenario(), timeout=30)
+
+
+def test_a_configmap_swap_is_read_without_waiting_for_the_poll(tmp_path: Path) -> None:
+    mount = ConfigMapDir(tmp_path / "calendars", {"sales.yaml": YAML_V1})
+    store, manager = file_source(mount.root / "sales.yaml", poll_interval=3600)
+
+    async def scenario() -> None:
+        async with manager:
+            mount.update({"sales.yaml": YAML_V2})
+            await wait_until(lambda: served(store) == V2, timeout=20, what="V2 served")
+            mount.update({"sales.yaml": YAML_V3})  # the resolved directory changed: still woken
+            await wait_until(lambda: served(store) == V3, timeout=20, what="V3 served")
+
+    run(scenario(), timeout=45)
+
+
+def test_without_inotify_changes_are_still_polled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("scaler.sources.files.open_watch", lambda: None)
+    path = tmp_path / "sales.yaml"
+    path.write_text(YAML_V1)
+    store, manager = file_source(path)
+
+    async def scenario() -> None:
+        async with manager:
+            write_atomically(path, YAML_V2)
+            await wait_until(lambda: served(store) == V2, timeout=20, what="V2 served")
+
+    run(scenario(), timeout=30)

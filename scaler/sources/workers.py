@@ -1,0 +1,146 @@
+"""Calendars parsed in a worker process, one process per calendar read.
+
+Parsing and validating 10,000 YAML events takes ~0.5 s of CPU and a node tree of ~70 MB. In the
+server's own process (even in a thread) it held the GIL, so every RPC meanwhile waited up to
+the 5 ms switch interval, and it left the allocator's high-water mark behind: CPython keeps an
+arena while any object in it lives. A worker process does the whole `decode_calendar`, sends
+the Calendar back pickled (shared Scale/Timing/Target objects stay shared), and exits, taking
+that memory with it; the server only unpickles the result.
+
+Workers are forked from multiprocessing's forkserver, a small process started once with this
+module (and so the parser) imported: a fork costs a few ms, where a spawned interpreter would
+import the parser anew (~0.3 s). Never a plain fork of the server: grpc's threads make that
+unsafe. Where forkserver is missing, or a worker dies (killed for memory, say), the calendar is
+parsed in a thread as before, so a reload is never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copyreg
+import dataclasses
+import functools
+import io
+import logging
+import multiprocessing
+import multiprocessing.forkserver
+import os
+import pickle
+from multiprocessing.connection import Connection
+from multiprocessing.context import ForkServerContext
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from scaler.calendar.model import Calendar, Event, Once
+from scaler.errors import SourceError
+from scaler.sources.config import SourceSpec
+from scaler.sources.decoding import Format, IcalOptions, decode_calendar, decode_for
+
+__all__ = ["ParseWorkers"]
+
+log = logging.getLogger("scaler.sources")
+
+
+@functools.cache
+def _context() -> ForkServerContext | None:
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return None
+    context = multiprocessing.get_context("forkserver")
+    # Before the forkserver starts (it is started once): the parser and the holidays package,
+    # which it imports lazily (else every worker would import it again: ~0.3 s). Not the
+    # iCalendar reader: its import would delay the first YAML read at start-up by ~0.5 s; a
+    # worker that reads an .ics file imports it itself.
+    context.set_forkserver_preload([__name__, "holidays"])
+    return context
+
+
+_EVENT_FIELDS = tuple(f.name for f in dataclasses.fields(Event))
+
+
+def _event(*values: Any) -> Event:
+    return Event(**dict(zip(_EVENT_FIELDS, values, strict=True)))
+
+
+# Events and one-off schedules pickled as constructor calls: a frozen dataclass's own
+# __setstate__ looks up its fields for every object (10,000 events: unpickled in 80 ms, not 130).
+_REDUCE = {
+    **copyreg.dispatch_table,
+    Event: lambda e: (_event, tuple(getattr(e, name) for name in _EVENT_FIELDS)),
+    Once: lambda o: (Once, (o.start, o.end)),
+}
+
+
+def _decode_to(
+    sender: Connection, content: bytes, name: str, origin: str, fmt: Format | None,
+    ical: IcalOptions | None,
+) -> None:  # fmt: skip
+    """The worker: ("ok", Calendar) or ("error", message, reason), pickled, then exit."""
+    answer: tuple[Any, ...]
+    try:
+        answer = ("ok", decode_calendar(content, name=name, origin=origin, fmt=fmt, ical=ical))
+    except SourceError as exc:
+        answer = ("error", str(exc), exc.reason)
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = _REDUCE
+    pickler.dump(answer)
+    sender.send_bytes(buffer.getbuffer())
+    sender.close()
+
+
+def _run(
+    process: BaseProcess, receiver: Connection, sender: Connection
+) -> tuple[Any, ...]:
+    """Start the worker, wait for its answer (EOFError if it died first), reap it."""
+    try:
+        try:
+            process.start()
+        finally:
+            sender.close()  # the worker's end: only the worker may hold it, or EOF never comes
+        return tuple(pickle.loads(receiver.recv_bytes()))
+    finally:
+        receiver.close()
+        if process.pid is not None:
+            process.join()
+
+
+class ParseWorkers:
+    """At most `processes` calendars are parsed at once (by default one per core)."""
+
+    def __init__(self, processes: int | None = None) -> None:
+        self._slots = asyncio.Semaphore(processes or os.cpu_count() or 1)
+        if _context() is not None:
+            # Start the forkserver now: it imports the parser while the server starts up.
+            multiprocessing.forkserver.ensure_running()
+
+    async def decode(self, spec: SourceSpec, content: bytes, fmt: Format | None) -> Calendar:
+        """`decoding.decode_for` in a worker process: Calendar, or SourceError why not."""
+        context = _context()
+        if context is None:
+            return await decode_for(spec, content, fmt)
+        async with self._slots:
+            receiver, sender = context.Pipe(duplex=False)
+            process = context.Process(
+                target=_decode_to, args=(sender, content, spec.name, spec.origin, fmt, spec.ical),
+                name=f"calendar-parser-{spec.name}", daemon=True,
+            )  # fmt: skip
+            work = asyncio.ensure_future(asyncio.to_thread(_run, process, receiver, sender))
+            try:
+                answer = await asyncio.shield(work)
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):  # not started yet: it ends by itself
+                    process.terminate()
+                raise
+            except (EOFError, OSError) as exc:
+                log.warning(
+                    "calendar %s: the parser process ended without an answer (%s, exit code "
+                    "%s); parsing in the server process instead",
+                    spec.name, type(exc).__name__, process.exitcode,
+                    extra={"calendar": spec.name},
+                )  # fmt: skip
+                return await decode_for(spec, content, fmt)
+        if answer[0] == "error":
+            raise SourceError(answer[1], reason=answer[2])
+        calendar: Calendar = answer[1]
+        return calendar

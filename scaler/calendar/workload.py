@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_METRIC_NAME",
     "DURATION_MAX",
     "METADATA_MAX",
+    "METRIC_NAME_MAX",
     "VALUE_MAX",
     "Workload",
     "check_size",
@@ -45,7 +46,10 @@ _HEADROOM_FOR = re.compile(
     r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)/([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)$"
 )
 # KEDA prefixes `s<index>-`; the HPA needs a valid metric name part: keep it DNS-label-like.
-_METRIC_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,198}[A-Za-z0-9])?$")
+METRIC_NAME_MAX = 200  # characters
+_METRIC_NAME = re.compile(
+    rf"^[A-Za-z0-9]([A-Za-z0-9._-]{{0,{METRIC_NAME_MAX - 2}}}[A-Za-z0-9])?$"
+)
 _LABEL_KEY = re.compile(
     r"^([a-z0-9]([a-z0-9.-]*[a-z0-9])?/)?[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$"
 )

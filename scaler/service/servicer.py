@@ -21,6 +21,7 @@ import grpc
 
 from scaler._proto import externalscaler_pb2 as pb
 from scaler._proto import externalscaler_pb2_grpc as pb_grpc
+from scaler.calendar.workload import METRIC_NAME_MAX
 from scaler.errors import CalendarUnavailable, MetadataError, PlanPending, ScalerError
 from scaler.service.plans import PlanCache, Timeline
 from scaler.service.problems import Problems
@@ -149,7 +150,6 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):  # type: ignore[mi
 # under 1 MB), so the memory stays bounded whatever is sent.
 _RESPONSES: dict[tuple[str, int], pb.GetMetricsResponse] = {}
 _RESPONSES_MAX = 4096
-_RESPONSE_NAME_MAX = 200  # characters: the longest valid metricName
 
 
 def _metrics_response(name: str, value: int) -> pb.GetMetricsResponse:
@@ -157,7 +157,7 @@ def _metrics_response(name: str, value: int) -> pb.GetMetricsResponse:
     if response is None:
         metric = pb.MetricValue(metricName=name, metricValue=value, metricValueFloat=value)
         response = pb.GetMetricsResponse(metricValues=[metric])
-        if len(name) > _RESPONSE_NAME_MAX:
+        if len(name) > METRIC_NAME_MAX:
             return response
         if len(_RESPONSES) >= _RESPONSES_MAX:
             _RESPONSES.clear()

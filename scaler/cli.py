@@ -153,17 +153,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
 # -- plan -------------------------------------------------------------------------------------
 
 
-def _plan_range(args: argparse.Namespace) -> tuple[int, int]:
-    start = _time(args.start, "--from") if args.start else int(time.time())
+def _length(args: argparse.Namespace, *, example: int) -> int | None:
+    """--hours in seconds (None when not given), checked against --to and for > 0."""
     if args.to and args.hours is not None:
         raise UsageError("give either --to or --hours, not both")
+    if args.hours is None:
+        return None
+    if args.hours <= 0:
+        raise UsageError(
+            f"--hours {args.hours:g}: give a number of hours > 0, e.g. --hours {example}"
+        )
+    return int(args.hours * 3600)
+
+
+def _plan_range(args: argparse.Namespace) -> tuple[int, int]:
+    start = _time(args.start, "--from") if args.start else int(time.time())
+    length = _length(args, example=DEFAULT_HOURS)
     if args.to:
         end = _time(args.to, "--to")
     else:
-        hours = DEFAULT_HOURS if args.hours is None else args.hours
-        if hours <= 0:
-            raise UsageError(f"--hours {hours:g}: give a number of hours > 0, e.g. --hours 48")
-        end = start + int(hours * 3600)
+        end = start + (DEFAULT_HOURS * 3600 if length is None else length)
     return _ordered(start, end)
 
 
@@ -496,15 +505,12 @@ REPORT_DAYS = 7  # default range: the 7 days before now
 
 def _report_range(args: argparse.Namespace, now: int) -> tuple[int, int]:
     """[from, to): --to, else --from + --hours, else now; --from, else to - (--hours or 7d)."""
-    if args.to and args.hours is not None:
-        raise UsageError("give either --to or --hours, not both")
-    if args.hours is not None and args.hours <= 0:
-        raise UsageError(f"--hours {args.hours:g}: give a number of hours > 0, e.g. --hours 24")
-    length = REPORT_DAYS * 86400 if args.hours is None else int(args.hours * 3600)
+    given = _length(args, example=24)
+    length = REPORT_DAYS * 86400 if given is None else given
     start = _time(args.start, "--from") if args.start else None
     if args.to:
         end = _time(args.to, "--to")
-    elif start is not None and args.hours is not None:
+    elif start is not None and given is not None:
         end = start + length
     else:
         end = now

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
+from scaler.calendar.incremental import Layout, layout_of, reparse
 from scaler.calendar.model import Calendar, Scale, Timing
 from scaler.calendar.parsing import parse_calendar
 from scaler.calendar.timefmt import parse_zone
@@ -22,7 +23,16 @@ from scaler.errors import CalendarError, SourceError
 if TYPE_CHECKING:  # config imports this module for IcalOptions
     from scaler.sources.config import SourceSpec
 
-__all__ = ["Format", "IcalOptions", "decode_calendar", "decode_for", "detect_format"]
+__all__ = [
+    "Format",
+    "IcalOptions",
+    "Layout",
+    "decode_calendar",
+    "decode_changed",
+    "decode_for",
+    "detect_format",
+    "layout_for",
+]
 
 Format = Literal["yaml", "json", "ical"]
 _MAX_PROBLEMS = 20  # a broken file can have thousands; health and logs show the first ones
@@ -120,6 +130,38 @@ async def decode_for(spec: SourceSpec, content: bytes, fmt: Format | None) -> Ca
     thread: parsing a large calendar on the event loop would hold up every RPC meanwhile."""
     return await asyncio.to_thread(
         decode_calendar, content, name=spec.name, origin=spec.origin, fmt=fmt, ical=spec.ical
+    )
+
+
+def _yaml_text(content: bytes, fmt: Format | None) -> str | None:
+    """The text of content that may be a YAML calendar (the rest is read in full)."""
+    if fmt not in (None, "yaml"):
+        return None
+    try:
+        text = content.decode("utf-8-sig").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        return None
+    return None if text.lstrip().upper().startswith("BEGIN:VCALENDAR") else text
+
+
+def layout_for(content: bytes, fmt: Format | None, calendar: Calendar) -> Layout | None:
+    """How `calendar`, just read in full from `content`, lies in its text, for
+    `decode_changed` to reuse its events; None: its changes are read in full."""
+    text = _yaml_text(content, fmt)
+    return None if text is None else layout_of(text, calendar)
+
+
+def decode_changed(
+    content: bytes, fmt: Format | None, previous: Calendar, layout: Layout
+) -> tuple[Calendar, Layout, int] | None:
+    """`decode_calendar` of a changed YAML calendar from the events that changed
+    (calendar.incremental): (calendar, its layout, events read), or None to read it in full,
+    which also gives any problem's messages."""
+    text = _yaml_text(content, fmt)
+    if text is None:
+        return None
+    return reparse(
+        text, name=previous.name, origin=previous.origin, previous=previous, layout=layout
     )
 
 

@@ -334,3 +334,49 @@ def test_without_inotify_changes_are_still_polled(
             await wait_until(lambda: served(store) == V2, timeout=20, what="V2 served")
 
     run(scenario(), timeout=30)
+
+
+def test_a_changed_event_is_read_alone_and_a_broken_change_still_reads_in_full(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """calendar.incremental through a real file source: the calendar served is the full
+    read's, one changed event of 2,000 is all that is read, and a broken change gets the full
+    read's messages (file:line) while the last good calendar stays."""
+    from bench.gen_calendar import generate
+    from scaler.calendar.parsing import parse_yaml_calendar
+
+    path = tmp_path / "sales.yaml"
+    text = generate(2000, seed=5)
+    path.write_text(text)
+    store, manager = file_source(path)
+    changed = text.replace("scale: {replicas: 1}", "scale: {replicas: 6}", 1)
+    broken = changed.replace("duration: 1h", "duration: 1 hour", 1)
+    line = changed[: changed.index("duration: 1h")].count("\n") + 1
+
+    def events() -> object:
+        calendar = store.snapshot.calendars["sales"]
+        assert calendar is not None
+        return [(e.name, e.line, e.scale, e.targets, e.timing) for e in calendar.events]
+
+    async def scenario() -> None:
+        async with manager:
+            for content in (changed, broken, changed.replace("replicas: 6}", "replicas: 7}", 1)):
+                (tmp_path / "tmp").write_text(content)
+                os.replace(tmp_path / "tmp", path)
+                if content is broken:
+                    await wait_until(lambda: health(store).last_error is not None)
+                    assert f"{path}:{line}: " in str(health(store).last_error)
+                    continue
+                expected = [
+                    (e.name, e.line, e.scale, e.targets, e.timing)
+                    for e in parse_yaml_calendar(content, name="sales", origin=str(path)).events
+                ]
+                await wait_until(lambda x=expected: events() == x)  # type: ignore[misc]
+
+    with caplog.at_level(logging.INFO, logger="scaler.sources"):
+        run(scenario(), timeout=60)
+    loads = [r.getMessage() for r in caplog.records if "loaded from" in r.getMessage()]
+    assert len(loads) == 3, loads
+    assert loads[0].endswith(": 2001 events")  # the first read is a full one
+    assert loads[1].endswith(": 2001 events (1 new or changed, the others as they were)")
+    assert loads[2].endswith(": 2001 events (1 new or changed, the others as they were)")

@@ -3,6 +3,7 @@ machine description, and RESULTS.md sections."""
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import datetime as dt
 import os
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scaler._proto import externalscaler_pb2 as pb
-from scaler.calendar.evaluation import occurrences, value_at
+from scaler.calendar.evaluation import occurrences, plan, value_at
 from scaler.calendar.model import Calendar
 from scaler.calendar.parsing import parse_calendar
 from scaler.calendar.workload import Workload, parse_metadata
@@ -182,7 +183,8 @@ class Reference:
     when every lead, ramp and duration of the bench's workloads is shorter than the margin.
     """
 
-    def __init__(self, calendars: Sequence[Calendar], around: float, margin: int = 5 * 86400):
+    def __init__(self, calendars: Sequence[Calendar], around: float, margin: int = 5 * 86400,
+                 *, planned: bool = False) -> None:  # fmt: skip
         lo, hi = int(around) - margin, int(around) + margin
         self.calendars: list[Calendar] = []
         for calendar in calendars:
@@ -192,6 +194,9 @@ class Reference:
             kept = tuple(e for e in calendar.events if id(e) in seen)
             self.calendars.append(Calendar(name=calendar.name, origin=calendar.origin, events=kept))
         self.lo, self.hi = lo + margin // 2, hi - margin // 2
+        self.planned = planned
+        self._plans: dict[int, tuple[Workload, list[int], list[int]]] = {}
+        self._asked = 0
 
     @classmethod
     def of_files(cls, files: Sequence[tuple[str, Path]], around: float) -> Reference:
@@ -199,9 +204,29 @@ class Reference:
         return cls(calendars, around)
 
     def value(self, workload: Workload, instant: float) -> int:
+        """`value_at`; `planned`: from the workload's plan over the whole range (one plan per
+        workload, then a bisect), with every PLANNED_CHECK-th answer also computed by
+        `value_at` and compared: the soak checks thousands of answers a second."""
         if not self.lo <= instant <= self.hi:
             raise ValueError("the reference was cut for another time; build a new one")
-        return value_at(self.calendars, workload, int(instant))
+        if not self.planned:
+            return value_at(self.calendars, workload, int(instant))
+        known = self._plans.get(id(workload))
+        if known is None or known[0] is not workload:
+            points = plan(self.calendars, workload, self.lo, self.hi + 1, with_events=False).points
+            known = (workload, [p.at for p in points], [p.value for p in points])
+            self._plans[id(workload)] = known
+        value = known[2][bisect.bisect_right(known[1], int(instant)) - 1]
+        self._asked += 1
+        if self._asked % PLANNED_CHECK == 0:
+            exact = value_at(self.calendars, workload, int(instant))
+            if exact != value:
+                raise AssertionError(f"{workload.ref} at {instant}: plan says {value}, "
+                                     f"value_at {exact}")  # fmt: skip
+        return value
+
+
+PLANNED_CHECK = 50
 
 
 def workload(namespace: str, name: str, metadata: Mapping[str, str]) -> Workload:

@@ -127,7 +127,7 @@ class Versions:
 
 
 def reference_for(calendar: Calendar, around: float) -> Reference:
-    return Reference([calendar], around, margin=3 * 86400)
+    return Reference([calendar], around, margin=3 * 86400, planned=True)
 
 
 # -- remote source: a local HTTP server that flaps ------------------------------------------------

@@ -146,12 +146,13 @@ def _peak_book(options: ServeOptions, store: CalendarStore) -> PeakBook | None:
 
 
 def _freeze(_: object) -> None:
-    """After every calendar swap: what is alive now (above all the calendars, hundreds of
-    thousands of immutable objects) is left out of the cyclic garbage collector's full
-    passes. Each pass walked them all, holding the GIL: 40-80 ms at 10,000 events, during
-    reloads as at any time (bench/RESULTS.md). Frozen objects are still freed by reference
-    counting when the calendar is replaced; only reference cycles alive at a swap and
-    dropped later are never collected (a few KB per swap; measured by bench.soak)."""
+    """After every calendar swap: collect, then leave what is alive (above all the calendars,
+    hundreds of thousands of immutable objects) out of the cyclic garbage collector's later
+    passes. Each full pass walked them all, holding the GIL: 40-80 ms at 10,000 events, at any
+    moment, reloads included (bench/RESULTS.md). The collection first, because a frozen cycle
+    is never collected: only what is new since the last swap is walked (a small reload: a few
+    ms). Frozen objects are still freed by reference counting when a calendar is replaced."""
+    gc.collect()
     gc.freeze()
 
 

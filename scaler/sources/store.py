@@ -74,8 +74,10 @@ class CalendarStore:
         *,
         notify: bool = True,
     ) -> None:
+        # The version numbers what answers depend on (calendars, peaks): a change of health
+        # alone keeps it, so timelines built on the calendars stay valid.
         self.snapshot = Snapshot(
-            version=self.snapshot.version + 1,
+            version=self.snapshot.version + notify,
             calendars=MappingProxyType(dict(calendars)),
             health=MappingProxyType(dict(health)),
         )

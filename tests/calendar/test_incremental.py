@@ -114,7 +114,7 @@ def test_a_removed_event_and_an_appended_one() -> None:
         ("a new default zone", lambda t: t.replace("timezone: Asia/Tokyo", "timezone: UTC", 1)),
         ("a new default lead", lambda t: t.replace("leadTime: 15m", "leadTime: 20m", 1)),
         ("an anchor and alias", lambda t: t.replace("scale: {replicas: 1}",
-                                                    "scale: &one {replicas: 1}", 1)),  # fmt: skip
+                                                    "scale: &one {replicas: 1}", 1)),
         ("a tab", lambda t: t.replace("duration: 1h", "duration:\t1h", 1)),
         ("Windows line ends", lambda t: t.replace("\n", "\r\n")),
         ("a repeated name", lambda t: t.replace("name: sale-000002", "name: sale-000001", 1)),
@@ -124,7 +124,7 @@ def test_a_removed_event_and_an_appended_one() -> None:
         ("a like scale", lambda t: t + "  - name: sized\n    start: 2027-11-01T00:00\n"
                                        "    duration: 1h\n    scale: {like: sale-000001}\n"),
     ],
-)  # fmt: skip
+)
 def test_what_is_read_in_full(description: str, edit: Any) -> None:
     before = read(BASE)
     text = edit(BASE)

@@ -385,3 +385,24 @@ def test_rss_stays_bounded_over_many_distinct_big_metadata_sets(
     grown = _rss() - before
     bound = plans_module.REMEMBER_MAX_BYTES + 48 * 2**20  # the cache's budget + slack
     assert grown < bound, f"RSS grew by {grown / 2**20:.0f} MiB"
+
+
+def test_a_failed_reload_keeps_every_timeline_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A source's failure changes its health, not the calendars: the timelines built on them
+    are not rebuilt (each KEDA call would otherwise wait for a build after every failed
+    fetch); a new calendar does rebuild them."""
+    store = CalendarStore({"sales": "sales.yaml"})
+    text = calendar_yaml(one_off("sale", "2025-12-01T06:00:00Z", "1h", "{replicas: 7}"))
+    store.publish("sales", parse_calendar(text, name="sales", origin="sales.yaml"))
+    plans = PlanCache(store, clock=lambda: 1_764_547_200.0)  # 2025-12-01: before the sale
+    builds: list[object] = []
+    compute = plans._compute
+    monkeypatch.setattr(plans, "_compute", lambda *a: builds.append(a) or compute(*a))
+    metadata = {"baseReplicas": "2"}
+    first = plans.timeline("shop", "web", metadata)
+    store.report_failure("sales", "timeout", "no answer")
+    store.report_failure("sales", "parse", "not YAML")
+    assert plans.timeline("shop", "web", metadata) is first and len(builds) == 1
+    store.publish("sales", parse_calendar(text, name="sales", origin="sales.yaml"))
+    plans.timeline("shop", "web", metadata)
+    assert len(builds) == 2

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import gc
+import itertools
 import logging
 import os
 import signal
@@ -145,14 +146,24 @@ def _peak_book(options: ServeOptions, store: CalendarStore) -> PeakBook | None:
     )  # fmt: skip
 
 
+_FULL_COLLECTION_EVERY = 64  # swaps
+_swaps = itertools.count(1)
+
+
 def _freeze(_: object) -> None:
-    """After every calendar swap: collect, then leave what is alive (above all the calendars,
-    hundreds of thousands of immutable objects) out of the cyclic garbage collector's later
-    passes. Each full pass walked them all, holding the GIL: 40-80 ms at 10,000 events, at any
-    moment, reloads included (bench/RESULTS.md). The collection first, because a frozen cycle
-    is never collected: only what is new since the last swap is walked (a small reload: a few
-    ms). Frozen objects are still freed by reference counting when a calendar is replaced."""
-    gc.collect()
+    """After every calendar swap: leave what is alive then (above all the calendars, hundreds
+    of thousands of immutable objects) out of the cyclic garbage collector's later passes.
+    Each full pass walked them all, holding the GIL: 40-80 ms at 10,000 events, ten times that
+    at 100,000, at any moment, reloads included (bench/RESULTS.md).
+
+    Frozen objects are still freed by reference counting when a calendar is replaced; a
+    reference cycle frozen while alive is not, so the young generations are collected first,
+    and every _FULL_COLLECTION_EVERY swaps everything is unfrozen and collected once."""
+    if next(_swaps) % _FULL_COLLECTION_EVERY == 0:
+        gc.unfreeze()
+        gc.collect()
+    else:
+        gc.collect(1)
     gc.freeze()
 
 

@@ -349,7 +349,7 @@ def plan(
     # Every occurrence that concerns the workload changes its own value at each of its steps:
     # its event's shape (per demand and timing: `_shape`) placed at its start and end. This
     # loop runs for every occurrence of every workload's plan, so it stays lean: one
-    # (instant, occurrence, value) change per step, then one sorted sweep.
+    # (instant, occurrence, value) change per step, then one sweep in time order.
     shapes: dict[int, _Shape | None] = {}  # id(event) -> shape; None: no demand
     amounts: dict[int, int | None] = {}  # id(scale) -> replicas for this workload
     matched: dict[int, bool] = {}  # id(target) -> whether it matches this workload
@@ -376,13 +376,16 @@ def plan(
         names.append(event.name)
         changes.extend([(first + o, n, v) for o, v in up])
         changes.extend([(last + o, n, v) for o, v in down])
-    changes.sort()
+    # A heap, popped in time order below, rather than one sort: sorting the ~40,000 steps of a
+    # workload at 100,000 events took ~30 ms in one call that never lets the GIL go, and the
+    # server's event loop waited that long (plans are built in a worker thread there).
+    heapq.heapify(changes)
+    pop = heapq.heappop
 
     heap: list[tuple[int, int]] = []  # (-value, occurrence); stale entries removed lazily
     current: dict[int, int] = {}  # occurrence -> its value, while > 0
     points: list[Point] = []
     shown = -1
-    i, count = 0, len(changes)
 
     def settle(at: int) -> None:
         nonlocal shown
@@ -396,25 +399,23 @@ def plan(
             points.append(Point(at, value, events))
             shown = value
 
-    while i < count and changes[i][0] <= start:
-        _, o, v = changes[i]
+    while changes and changes[0][0] <= start:
+        _, o, v = pop(changes)
         if v > 0:
             current[o] = v
             heapq.heappush(heap, (-v, o))
         else:
             current.pop(o, None)
-        i += 1
     settle(start)
-    while i < count and changes[i][0] < end:
-        at = changes[i][0]
-        while i < count and changes[i][0] == at:
-            _, o, v = changes[i]
+    while changes and changes[0][0] < end:
+        at = changes[0][0]
+        while changes and changes[0][0] == at:
+            _, o, v = pop(changes)
             if v > 0:
                 current[o] = v
                 heapq.heappush(heap, (-v, o))
             else:
                 current.pop(o, None)
-            i += 1
         settle(at)
     return Plan(workload=workload.ref, start=start, end=end, points=tuple(points))
 

@@ -18,8 +18,9 @@ loopback) with two calendars:
 
 A grpc.aio client sends GetMetricSpec, GetMetrics and IsActive at a fixed rate (default 400
 GetMetrics/s), round-robin over the 64 bench workloads and the two probes. Every answer is
-checked against the contract's definition, `value_at`, evaluated on the calendar versions known
-to be in force:
+checked against the calendar versions known to be in force: from each workload's plan of each
+version (one plan, then a bisect per answer: the checker must keep up with 400 calls/s), with
+every 50th answer also computed by the contract's definition, `value_at`, and compared:
 
 - the file calendar version k written last is in force, or version k-1 during the
   `--window` (1 s) after version k was written; anything else (k-2: a reload slower than the

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
@@ -27,6 +28,7 @@ __all__ = [
     "Format",
     "IcalOptions",
     "Layout",
+    "Rereader",
     "decode_calendar",
     "decode_changed",
     "decode_for",
@@ -163,6 +165,31 @@ def decode_changed(
     return reparse(
         text, name=previous.name, origin=previous.origin, previous=previous, layout=layout
     )
+
+
+class Rereader:
+    """One source's calendar in force and how it lies in its text, so that a change is read
+    from its changed events when it can be (calendar.incremental), in a thread of the server
+    (a few ms), and in full otherwise."""
+
+    def __init__(self) -> None:
+        self._good: tuple[Calendar, Layout] | None = None
+
+    async def decode(
+        self, content: bytes, fmt: Format | None, full: Callable[[], Awaitable[Calendar]]
+    ) -> tuple[Calendar, str]:
+        """(calendar, a note for the log line); SourceError from `full` when the content is
+        rejected, the calendar in force staying the base of the next change."""
+        if self._good is not None:
+            changed = await asyncio.to_thread(decode_changed, content, fmt, *self._good)
+            if changed is not None:
+                calendar, layout, read = changed
+                self._good = (calendar, layout)
+                return calendar, f" ({read} new or changed, the others as they were)"
+        calendar = await full()
+        found = await asyncio.to_thread(layout_for, content, fmt, calendar)
+        self._good = None if found is None else (calendar, found)
+        return calendar, ""
 
 
 def _parse_ical(content: bytes, *, name: str, origin: str, options: IcalOptions) -> Calendar:

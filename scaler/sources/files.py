@@ -22,10 +22,9 @@ import hashlib
 import os
 from dataclasses import dataclass
 
-from scaler.calendar.model import Calendar
 from scaler.errors import SourceError
 from scaler.sources.config import SourceSpec
-from scaler.sources.decoding import Layout, decode_changed, decode_for, detect_format, layout_for
+from scaler.sources.decoding import Rereader, decode_for, detect_format
 from scaler.sources.reporting import Reporter
 from scaler.sources.store import CalendarStore
 from scaler.sources.watching import open_watch
@@ -75,9 +74,7 @@ class FileSource:
         self._seen: _Identity | None = None  # what was last read
         self._pending: _Identity | None = None  # changed in place, waiting one poll to settle
         self._good_digest: bytes | None = None  # content of the calendar in force
-        # The calendar in force and how it lies in its text: a change re-reads only the
-        # events whose text changed (calendar.incremental). None: read changes in full.
-        self._good: tuple[Calendar, Layout] | None = None
+        self._rereader = Rereader()  # a change re-reads only the events whose text changed
         self._tried_digest: bytes | None = None  # content of the last attempt
         self._tried_failure: SourceError | None = None  # why that content was rejected
         # The failure reported last, with the digest of the content it is about (None: no
@@ -187,21 +184,14 @@ class FileSource:
             self._fail(self._tried_failure, digest)  # the same broken content: no second parse
             return
         self._tried_digest = digest
-        changed, layout, note = None, None, ""
-        if self._good is not None:  # in a thread: a few ms of this process's time per change
-            changed = await asyncio.to_thread(decode_changed, content, self._fmt, *self._good)
-        if changed is not None:
-            calendar, layout, read = changed
-            note = f" ({read} new or changed, the others as they were)"
-        else:
-            try:
-                calendar = await self._decode(self.spec, content, self._fmt)
-            except SourceError as exc:
-                self._tried_failure = exc
-                self._fail(exc, digest)
-                return
-            layout = await asyncio.to_thread(layout_for, content, self._fmt, calendar)
-        self._good = None if layout is None else (calendar, layout)
+        try:
+            calendar, note = await self._rereader.decode(
+                content, self._fmt, lambda: self._decode(self.spec, content, self._fmt)
+            )
+        except SourceError as exc:
+            self._tried_failure = exc
+            self._fail(exc, digest)
+            return
         self._tried_failure = None
         self._good_digest = digest
         self._error = None

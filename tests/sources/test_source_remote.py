@@ -463,3 +463,38 @@ def test_redirect_within_the_origin_keeps_the_configured_headers() -> None:
         first.headers["authorization"],
         first.headers["x-api-key"],
     )
+
+
+def test_a_changed_remote_calendar_is_read_from_its_changed_events(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """calendar.incremental for URL sources too: the calendar served is the full read's, and
+    the log line says how many events were read."""
+    from bench.gen_calendar import generate
+    from scaler.calendar.parsing import parse_yaml_calendar
+
+    text = generate(300, seed=11)  # under the tests' 64 KiB fetch limit
+    changed = text.replace("scale: {replicas: 1}", "scale: {replicas: 4}", 1)
+    with CalendarServer() as server:
+        server.serve(text, etag='"1"', content_type="application/yaml")
+        store, manager = url_source(server.url())
+
+        def events() -> object:
+            calendar = store.snapshot.calendars["sales"]
+            assert calendar is not None
+            return [(e.name, e.line, e.scale, e.targets, e.timing) for e in calendar.events]
+
+        expected = [
+            (e.name, e.line, e.scale, e.targets, e.timing)
+            for e in parse_yaml_calendar(changed, name="sales", origin=server.url()).events
+        ]
+
+        async def scenario() -> None:
+            async with manager:
+                server.serve(changed, etag='"2"', content_type="application/yaml")
+                await wait_until(lambda: events() == expected)
+
+        with caplog.at_level(logging.INFO, logger="scaler.sources"):
+            run(scenario(), timeout=60)
+    loads = [r.getMessage() for r in caplog.records if "loaded from" in r.getMessage()]
+    assert loads[-1].endswith(": 301 events (1 new or changed, the others as they were)"), loads

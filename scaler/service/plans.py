@@ -27,7 +27,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, overload
 
 from scaler.calendar.evaluation import missing_key, occurrences, plan, reach
 from scaler.calendar.history import Peaks, like_error, references
@@ -184,6 +184,10 @@ class Timeline:
     times: list[int] = field(default_factory=list)  # change points, ascending
     values: list[int] = field(default_factory=list)
     last_seen: float = 0.0
+    # Each calendar's own plan over the window, which `times`/`values` merge by max: a reload
+    # of one calendar rebuilds its part only. Empty when the timeline is one plan (headroom
+    # triggers, `like` events with --prometheus) or an error.
+    parts: dict[str, _Part] = field(default_factory=dict)
 
     def value(self, now: float) -> int:
         i = bisect.bisect_right(self.times, now) - 1
@@ -208,6 +212,40 @@ class _Expansion:
 
 
 @dataclass(frozen=True, slots=True)
+class _Part:
+    """One calendar's plan for a workload over [start, end)."""
+
+    calendar: Calendar  # held, so that `is` tells the calendar in force from a replaced one
+    start: int
+    end: int
+    times: list[int]
+    values: list[int]
+
+
+def _merge(parts: list[_Part]) -> tuple[list[int], list[int]]:
+    """The max of the parts' step functions (all start at the same instant), as change
+    points: the plan of all their calendars together (a value is the max over occurrences)."""
+    if len(parts) == 1:
+        return parts[0].times, parts[0].values
+    times: list[int] = []
+    values: list[int] = []
+    at = [0] * len(parts)
+    for instant in sorted({t for part in parts for t in part.times}):
+        value = 0
+        for k, part in enumerate(parts):
+            i = at[k]
+            while i + 1 < len(part.times) and part.times[i + 1] <= instant:
+                i += 1
+            at[k] = i
+            if part.times[i] <= instant:
+                value = max(value, part.values[i])
+        if not values or values[-1] != value:
+            times.append(instant)
+            values.append(value)
+    return times, values
+
+
+@dataclass(frozen=True, slots=True)
 class _Built:
     """What a timeline is rebuilt to (applied at once, on the event loop)."""
 
@@ -217,6 +255,7 @@ class _Built:
     values: list[int]
     valid_from: int
     valid_until: int
+    parts: dict[str, _Part] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +313,8 @@ class PlanCache:
         entry.last_seen = now
         if self._stale(entry, now):
             assert entry.workload is not None
-            self._apply(key, entry, self._compute(entry.workload, self._store.snapshot, int(now)))
+            built = self._compute(entry.workload, self._store.snapshot, int(now), entry.parts)
+            self._apply(key, entry, built)
         return entry
 
     async def timeline_of(self, ref: ScaledObjectRef, *, patient: bool = False) -> Timeline:
@@ -353,7 +393,19 @@ class PlanCache:
 
     # -- building --------------------------------------------------------------------------
 
-    def _shared(self, snapshot: Snapshot, start: int, end: int) -> _Expansion:
+    @overload
+    def _shared(self, snapshot: Snapshot, start: int, end: int) -> _Expansion: ...
+
+    @overload
+    def _shared(
+        self, snapshot: Snapshot, start: int, end: int, *, replace: bool
+    ) -> _Expansion | None: ...
+
+    def _shared(
+        self, snapshot: Snapshot, start: int, end: int, *, replace: bool = True
+    ) -> _Expansion | None:
+        """The calendars' shared expansion covering [start, end); `replace=False`: None
+        rather than a new one when the one kept does not cover it."""
         exp = self._expansion
         kept: _Expansion | None = None  # the expansion whose unchanged calendars are reused
         if exp is not None and exp.start <= start and end <= exp.end:
@@ -363,6 +415,8 @@ class PlanCache:
             # (10 files of 10,000 events: 2.5 s).
             kept, begin, finish = exp, exp.start, exp.end
         else:
+            if not replace:
+                return None
             # One expansion serves every build for the next day, not just this second.
             begin, finish = start, end + REFRESH_BEFORE_END
         by_calendar, sources = {}, {}
@@ -385,6 +439,7 @@ class PlanCache:
         entry.version, entry.error = built.version, built.error
         entry.times, entry.values = built.times, built.values
         entry.valid_from, entry.valid_until = built.valid_from, built.valid_until
+        entry.parts = built.parts
         if self._timelines.get(key) is entry:  # its size changed with its change points
             size = _key_bytes(key) + _POINT_BYTES * len(built.times)
             self._timelines.put(key, entry, size)
@@ -417,7 +472,8 @@ class PlanCache:
         assert entry.workload is not None
         loop = asyncio.get_running_loop()
         workload, snapshot, compute = entry.workload, self._store.snapshot, self._compute
-        future = self._worker.submit(lambda: compute(workload, snapshot, now))
+        prior = entry.parts  # replaced whole by _apply, never changed in place
+        future = self._worker.submit(lambda: compute(workload, snapshot, now, prior))
         building = self._building[key] = _Building(future, loop.create_future())
 
         def finish(_: concurrent.futures.Future[_Built]) -> None:  # on the loop
@@ -440,8 +496,13 @@ class PlanCache:
         future.add_done_callback(schedule)
         return building
 
-    def _compute(self, workload: Workload, snapshot: Snapshot, now: int) -> _Built:
-        """A timeline's content, without touching any timeline: safe in a worker thread."""
+    def _compute(
+        self, workload: Workload, snapshot: Snapshot, now: int,
+        prior: Mapping[str, _Part] | None = None,
+    ) -> _Built:  # fmt: skip
+        """A timeline's content, without touching any timeline: safe in a worker thread.
+        `prior`: the parts it has now; those of unchanged calendars are kept when their
+        window still serves `now`."""
         names = workload.calendars or tuple(snapshot.calendars)
         version = snapshot.version
         missing = snapshot.missing(names)
@@ -462,6 +523,12 @@ class PlanCache:
             until = min(like_change or 2**62, now + WINDOW_AFTER - REFRESH_BEFORE_END)
             return _Built(version, like_problem, [], [], 0, until)
         start, end = now - WINDOW_BEFORE, now + WINDOW_AFTER
+        # A max over calendars, kept per calendar: not for headroom (W - V) or --prometheus.
+        parted = workload.headroom_for is None and self.peaks is None and bool(calendars)
+        if parted and prior:
+            kept = next(iter(prior.values()))
+            if kept.start <= now < kept.end - REFRESH_BEFORE_END:  # still serves now: reuse
+                start, end = kept.start, kept.end
         expanded: list[Occurrence] | None = None
         # Each calendar's shared expansion reaches SHARED_REACH beyond its own events' reach.
         # A workload's minimums add at most lead + rampUp (before) and rampDown (after) to an
@@ -469,23 +536,47 @@ class PlanCache:
         # with the largest reach over all calendars is not enough: one calendar's long lead
         # would hide occurrences missing from another calendar's expansion.) A headroom
         # trigger's value rises headroomLead earlier still.
-        if (
+        shared = (
             workload.lead_time + workload.ramp_up + workload.headroom_reach <= SHARED_REACH
             and workload.ramp_down <= SHARED_REACH
-        ):
-            exp = self._shared(snapshot, start, end)
-            expanded = [o for name in names for o in exp.by_calendar.get(name, ())]
-        timeline = plan(
-            calendars, workload, start, end, with_events=False, expanded=expanded, peaks=peaks
         )
-        times = [p.at for p in timeline.points]
-        values = [p.value for p in timeline.points]
+        parts: dict[str, _Part] = {}
+        if parted:
+            exp: _Expansion | None = None
+            for calendar in calendars:
+                old = (prior or {}).get(calendar.name)
+                if old is not None and old.calendar is calendar and (old.start, old.end) == (
+                    start, end
+                ):  # fmt: skip
+                    parts[calendar.name] = old
+                    continue
+                if shared and exp is None:
+                    # A kept (older) window uses the shared expansion only if it covers it:
+                    # replacing that for one workload would make the others expand anew.
+                    exp = self._shared(snapshot, start, end, replace=(start == now - WINDOW_BEFORE))
+                one = plan(
+                    [calendar], workload, start, end, with_events=False, peaks=peaks,
+                    expanded=None if exp is None else exp.by_calendar.get(calendar.name, []),
+                )  # fmt: skip
+                parts[calendar.name] = _Part(
+                    calendar, start, end, [p.at for p in one.points], [p.value for p in one.points]
+                )
+            times, values = _merge(list(parts.values()))
+        else:
+            if shared:
+                exp = self._shared(snapshot, start, end)
+                expanded = [o for name in names for o in exp.by_calendar.get(name, ())]
+            timeline = plan(
+                calendars, workload, start, end, with_events=False, expanded=expanded, peaks=peaks
+            )
+            times = [p.at for p in timeline.points]
+            values = [p.value for p in timeline.points]
         # A missing key may start to matter when a targeted event is added later: the next
         # swap rebuilds. Nothing else changes the answer inside the window.
         until = end - REFRESH_BEFORE_END
         if like_change is not None:  # an unknown peak starts to matter then: UNAVAILABLE
             until = min(until, like_change)
-        return _Built(version, None, times, values, start, until)
+        return _Built(version, None, times, values, start, until, parts)
 
     # -- reacting to reloads ---------------------------------------------------------------
 

@@ -61,6 +61,7 @@ REMEMBER_MAX_BYTES = 56 * 2**20
 BUILD_WAIT = 1.0  # seconds a call waits for its workload's build (KEDA's HPA path: ~3 s for 3)
 _ENTRY_BYTES = 400  # a Timeline, its Workload and the dict slots, roughly
 _POINT_BYTES = 50  # one change point: an int in `times` (32) and two list slots
+_PART_BYTES = 250  # a calendar's part of a timeline: the object, two lists, its dict slot
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -441,7 +442,10 @@ class PlanCache:
         entry.valid_from, entry.valid_until = built.valid_from, built.valid_until
         entry.parts = built.parts
         if self._timelines.get(key) is entry:  # its size changed with its change points
-            size = _key_bytes(key) + _POINT_BYTES * len(built.times)
+            points = len(built.times)
+            if len(built.parts) > 1:  # one part shares the timeline's lists
+                points += sum(len(part.times) for part in built.parts.values())
+            size = _key_bytes(key) + _POINT_BYTES * points + _PART_BYTES * len(built.parts)
             self._timelines.put(key, entry, size)
 
     async def _wait_built(
@@ -525,10 +529,11 @@ class PlanCache:
         start, end = now - WINDOW_BEFORE, now + WINDOW_AFTER
         # A max over calendars, kept per calendar: not for headroom (W - V) or --prometheus.
         parted = workload.headroom_for is None and self.peaks is None and bool(calendars)
+        window_kept = False
         if parted and prior:
             kept = next(iter(prior.values()))
             if kept.start <= now < kept.end - REFRESH_BEFORE_END:  # still serves now: reuse
-                start, end = kept.start, kept.end
+                start, end, window_kept = kept.start, kept.end, True
         expanded: list[Occurrence] | None = None
         # Each calendar's shared expansion reaches SHARED_REACH beyond its own events' reach.
         # A workload's minimums add at most lead + rampUp (before) and rampDown (after) to an
@@ -543,6 +548,7 @@ class PlanCache:
         parts: dict[str, _Part] = {}
         if parted:
             exp: _Expansion | None = None
+            looked = not shared
             for calendar in calendars:
                 old = (prior or {}).get(calendar.name)
                 if old is not None and old.calendar is calendar and (old.start, old.end) == (
@@ -550,10 +556,10 @@ class PlanCache:
                 ):  # fmt: skip
                     parts[calendar.name] = old
                     continue
-                if shared and exp is None:
+                if not looked:
                     # A kept (older) window uses the shared expansion only if it covers it:
                     # replacing that for one workload would make the others expand anew.
-                    exp = self._shared(snapshot, start, end, replace=(start == now - WINDOW_BEFORE))
+                    exp, looked = self._shared(snapshot, start, end, replace=not window_kept), True
                 one = plan(
                     [calendar], workload, start, end, with_events=False, peaks=peaks,
                     expanded=None if exp is None else exp.by_calendar.get(calendar.name, []),

@@ -27,13 +27,10 @@ if TYPE_CHECKING:  # config imports this module for IcalOptions
 __all__ = [
     "Format",
     "IcalOptions",
-    "Layout",
     "Rereader",
     "decode_calendar",
-    "decode_changed",
     "decode_for",
     "detect_format",
-    "layout_for",
 ]
 
 Format = Literal["yaml", "json", "ical"]
@@ -146,14 +143,14 @@ def _yaml_text(content: bytes, fmt: Format | None) -> str | None:
     return None if text.lstrip().upper().startswith("BEGIN:VCALENDAR") else text
 
 
-def layout_for(content: bytes, fmt: Format | None, calendar: Calendar) -> Layout | None:
+def _layout_for(content: bytes, fmt: Format | None, calendar: Calendar) -> Layout | None:
     """How `calendar`, just read in full from `content`, lies in its text, for
-    `decode_changed` to reuse its events; None: its changes are read in full."""
+    `_decode_changed` to reuse its events; None: its changes are read in full."""
     text = _yaml_text(content, fmt)
     return None if text is None else layout_of(text, calendar)
 
 
-def decode_changed(
+def _decode_changed(
     content: bytes, fmt: Format | None, previous: Calendar, layout: Layout
 ) -> tuple[Calendar, Layout, int] | None:
     """`decode_calendar` of a changed YAML calendar from the events that changed
@@ -181,13 +178,13 @@ class Rereader:
         """(calendar, a note for the log line); SourceError from `full` when the content is
         rejected, the calendar in force staying the base of the next change."""
         if self._good is not None:
-            changed = await asyncio.to_thread(decode_changed, content, fmt, *self._good)
+            changed = await asyncio.to_thread(_decode_changed, content, fmt, *self._good)
             if changed is not None:
                 calendar, layout, read = changed
                 self._good = (calendar, layout)
                 return calendar, f" ({read} new or changed, the others as they were)"
         calendar = await full()
-        found = await asyncio.to_thread(layout_for, content, fmt, calendar)
+        found = await asyncio.to_thread(_layout_for, content, fmt, calendar)
         self._good = None if found is None else (calendar, found)
         return calendar, ""
 

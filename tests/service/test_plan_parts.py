@@ -125,3 +125,18 @@ def test_merge_takes_the_max_and_drops_repeats() -> None:
         _Part(c, 0, 100, [0, 20, 30, 60], [2, 3, 0, 2]),
     ]
     assert _merge(parts) == ([0, 10, 50, 60], [2, 5, 1, 2])
+
+
+def test_the_memory_bound_counts_every_part() -> None:
+    """Timelines are remembered within a byte budget (one per distinct metadata set KEDA
+    sends): the parts' change points count toward it, not only the merged ones."""
+    store = CalendarStore({n: f"{n}.yaml" for n in NAMES})
+    for n in NAMES:
+        store.publish(n, calendar(*(event(f"{n}{i}", start=T0 + 700 * i, end=T0 + 700 * i + 300,
+                                          scale=replicas(2 + i)) for i in range(4)), name=n))
+    cache = PlanCache(store, clock=Clock(T0))
+    timeline = cache.timeline("shop", "web", {"baseReplicas": "1"})
+    in_parts = sum(len(part.times) for part in timeline.parts.values())
+    assert len(timeline.parts) == 3 and in_parts > len(timeline.times)
+    _, remembered = cache.remembered()
+    assert remembered >= plans_module._POINT_BYTES * (len(timeline.times) + in_parts)

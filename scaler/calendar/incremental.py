@@ -31,8 +31,8 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scaler.calendar.model import Calendar, Event, Scale
-from scaler.calendar.parsing import parse_yaml_calendar
+from scaler.calendar.model import Calendar, Event
+from scaler.calendar.parsing import like_scales, parse_yaml_calendar
 from scaler.errors import CalendarError
 
 __all__ = ["Layout", "layout_of", "reparse"]
@@ -133,14 +133,8 @@ def _lines(piece: str) -> int:
     return piece.count("\n") + (not piece.endswith("\n"))
 
 
-def _has_like(scale: Scale | None) -> bool:
-    return scale is not None and scale.kind == "like"
-
-
 def _likes(events: Sequence[Event]) -> bool:
-    return any(
-        _has_like(e.scale) or any(_has_like(t.scale) for t in e.targets) for e in events
-    )
+    return any(like_scales(e) for e in events)
 
 
 def layout_of(text: str, calendar: Calendar) -> Layout | None:

@@ -41,7 +41,7 @@ from scaler.calendar.timefmt import (
 from scaler.calendar.yamlnodes import Map, Seq, YamlSyntaxError, load
 from scaler.errors import CalendarError
 
-__all__ = ["EVENT_NAME", "parse_calendar", "parse_yaml_calendar"]
+__all__ = ["EVENT_NAME", "like_scales", "parse_calendar", "parse_yaml_calendar"]
 
 EVENT_NAME = re.compile(r"[a-z0-9-]{1,63}")  # use with fullmatch: `$` would let "x\n" through
 _TOP_KEYS = {"version", "timezone", "defaults", "exclusions", "events"}
@@ -186,7 +186,8 @@ def _parse_like(node: Map, problems: _Problems, event: str | None) -> Scale | No
     return scale
 
 
-def _like_scales(event: Event) -> list[Scale]:
+def like_scales(event: Event) -> list[Scale]:
+    """The event's `like` scales: its own and its targets'."""
     scales = [event.scale, *(t.scale for t in event.targets)]
     return [s for s in scales if s is not None and s.kind == "like"]
 
@@ -225,7 +226,7 @@ def _resolve_likes(events: list[Event], named: set[str], problems: _Problems) ->
 
     out = []
     for event in events:
-        if not _like_scales(event):
+        if not like_scales(event):
             out.append(event)
             continue
         targets = tuple(replace(t, scale=resolved(t.scale, event)) for t in event.targets)

@@ -218,3 +218,26 @@ def test_any_chain_of_edits_reads_as_the_full_read(seed: int, edits: int) -> Non
             continue
         assert fingerprint(found[0]) == fingerprint(expected)
         state = (found[0], found[1])
+
+
+def test_at_most_max_100_or_a_tenth_of_the_events_are_read_in_the_server() -> None:
+    """The bound on what a change makes the server itself parse: up to MIN_CHANGED events
+    (or a tenth of a larger calendar) are read alone; one more and the file is read in full
+    (in a worker process)."""
+    from scaler.calendar import incremental
+
+    before = read(BASE)
+    lines = lines_of(BASE)
+    starts = event_bounds(BASE)
+
+    def change(count: int) -> str:
+        changed = list(lines)
+        for at in starts[:count]:
+            changed[at + 1] += "  # edited"  # the line after `- name:` (its start)
+        return "\n".join(changed)
+
+    assert len(starts) * incremental.MAX_CHANGED_SHARE < incremental.MIN_CHANGED
+    found = again(change(incremental.MIN_CHANGED), before)
+    assert found is not None and found[2] == incremental.MIN_CHANGED
+    assert fingerprint(found[0]) == fingerprint(full(change(incremental.MIN_CHANGED)))
+    assert again(change(incremental.MIN_CHANGED + 1), before) is None

@@ -18,6 +18,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from scaler.calendar import blockyaml
 from scaler.calendar.model import (
     MAX_REPLICAS,
     Calendar,
@@ -609,7 +610,9 @@ def parse_yaml_calendar(text: str, *, name: str, origin: str) -> Calendar:
 def _parse_yaml_calendar(text: str, *, name: str, origin: str) -> Calendar:
     problems = _Problems(origin)
     try:
-        root = load(text)
+        root = blockyaml.read(text)
+        if root is None:  # not the usual block style: libyaml reads it
+            root = load(text)
     except YamlSyntaxError as exc:
         raise CalendarError(f"{origin}:{exc.line}: {exc}") from exc
     if not isinstance(root, Map):

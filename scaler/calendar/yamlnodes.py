@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import yaml
 
-__all__ = ["Map", "Seq", "YamlSyntaxError", "load"]
+__all__ = ["Map", "Seq", "YamlSyntaxError", "load", "plain_value"]
 
 _Base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml is 2-3x faster
 
@@ -93,8 +93,15 @@ class Seq(list[Any]):
     item_lines: list[int]
 
 
-def _scalar(node: yaml.ScalarNode) -> Any:
-    tag, text = node.tag, node.value
+def plain_value(text: str) -> Any:
+    """What an unquoted scalar `text` (non-empty, as libyaml hands it over) reads as."""
+    for tag, regexp in _BY_FIRST.get(text[:1], _WILDCARD):
+        if regexp.match(text):
+            return _scalar(tag, text)
+    return text
+
+
+def _scalar(tag: str, text: str) -> Any:
     if tag.endswith(":null"):
         return None
     if tag.endswith(":bool"):
@@ -158,7 +165,7 @@ def _convert(node: yaml.Node, seen: set[int] | None) -> Any:
         if node.tag == _STR:
             return node.value
         try:
-            return _scalar(node)
+            return _scalar(node.tag, node.value)
         except (ValueError, ArithmeticError) as exc:  # `!!int 1.5`, `!!float abc`
             raise YamlSyntaxError(
                 node.start_mark.line + 1,

@@ -31,6 +31,8 @@ __all__ = [
     "decode_calendar",
     "decode_for",
     "detect_format",
+    "read_calendar",
+    "read_for",
 ]
 
 Format = Literal["yaml", "json", "ical"]
@@ -132,6 +134,29 @@ async def decode_for(spec: SourceSpec, content: bytes, fmt: Format | None) -> Ca
     )
 
 
+def read_calendar(
+    content: bytes,
+    *,
+    name: str,
+    origin: str,
+    fmt: Format | None,
+    ical: IcalOptions | None = None,
+) -> tuple[Calendar, Layout | None]:
+    """`decode_calendar`, and how the calendar lies in its text (for `Rereader` to read its
+    next change from the changed events; None: its changes are read in full)."""
+    calendar = decode_calendar(content, name=name, origin=origin, fmt=fmt, ical=ical)
+    return calendar, _layout_for(content, fmt, calendar)
+
+
+async def read_for(
+    spec: SourceSpec, content: bytes, fmt: Format | None
+) -> tuple[Calendar, Layout | None]:
+    """`read_calendar` with a source's settings, in a worker thread."""
+    return await asyncio.to_thread(
+        read_calendar, content, name=spec.name, origin=spec.origin, fmt=fmt, ical=spec.ical
+    )
+
+
 def _yaml_text(content: bytes, fmt: Format | None) -> str | None:
     """The text of content that may be a YAML calendar (the rest is read in full)."""
     if fmt not in (None, "yaml"):
@@ -173,18 +198,21 @@ class Rereader:
         self._good: tuple[Calendar, Layout] | None = None
 
     async def decode(
-        self, content: bytes, fmt: Format | None, full: Callable[[], Awaitable[Calendar]]
+        self,
+        content: bytes,
+        fmt: Format | None,
+        full: Callable[[], Awaitable[tuple[Calendar, Layout | None]]],
     ) -> tuple[Calendar, str]:
-        """(calendar, a note for the log line); SourceError from `full` when the content is
-        rejected, the calendar in force staying the base of the next change."""
+        """(calendar, a note for the log line); `full` reads the content in full (see
+        `read_calendar`). SourceError from `full` when the content is rejected, the calendar
+        in force staying the base of the next change."""
         if self._good is not None:
             changed = await asyncio.to_thread(_decode_changed, content, fmt, *self._good)
             if changed is not None:
                 calendar, layout, read = changed
                 self._good = (calendar, layout)
                 return calendar, f" ({read} new or changed, the others as they were)"
-        calendar = await full()
-        found = await asyncio.to_thread(_layout_for, content, fmt, calendar)
+        calendar, found = await full()
         self._good = None if found is None else (calendar, found)
         return calendar, ""
 

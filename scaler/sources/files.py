@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from scaler.errors import SourceError
 from scaler.sources.config import SourceSpec
-from scaler.sources.decoding import Rereader, decode_for, detect_format
+from scaler.sources.decoding import Rereader, detect_format, read_for
 from scaler.sources.reporting import Reporter
 from scaler.sources.store import CalendarStore
 from scaler.sources.watching import open_watch
@@ -65,7 +65,7 @@ class FileSource:
     ) -> None:
         """`workers`: parse in worker processes; None: in a thread of this process."""
         self.spec = spec
-        self._decode = workers.decode if workers is not None else decode_for
+        self._parse = workers.read if workers is not None else read_for
         self.settled = asyncio.Event()  # set once the first load succeeded or failed
         self._reporter = Reporter(store, spec.name, spec.origin)
         self._poll_interval = poll_interval
@@ -186,7 +186,7 @@ class FileSource:
         self._tried_digest = digest
         try:
             calendar, note = await self._rereader.decode(
-                content, self._fmt, lambda: self._decode(self.spec, content, self._fmt)
+                content, self._fmt, lambda: self._parse(self.spec, content, self._fmt)
             )
         except SourceError as exc:
             self._tried_failure = exc

@@ -26,7 +26,7 @@ from scaler.calendar.timefmt import format_duration
 from scaler.errors import SourceError, UsageError
 from scaler.sources.config import SourceSpec
 from scaler.sources.content_encoding import ACCEPT_ENCODING, Decoder
-from scaler.sources.decoding import Rereader, decode_for, detect_format
+from scaler.sources.decoding import Rereader, decode_for, detect_format, read_for
 from scaler.sources.reporting import Reporter, log
 from scaler.sources.state import SavedContent, StateDir
 from scaler.sources.store import CalendarStore
@@ -225,7 +225,7 @@ class UrlSource:
             raise SourceError(str(known), reason=known.reason)
         try:
             calendar, note = await self._rereader.decode(
-                content, fmt, lambda: decode_for(self.spec, content, fmt)
+                content, fmt, lambda: read_for(self.spec, content, fmt)
             )
         except SourceError as exc:
             self._rejected = (content, exc)

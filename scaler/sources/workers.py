@@ -30,12 +30,15 @@ import pickle
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from scaler.calendar.incremental import Layout
 from scaler.calendar.model import Calendar, Event, Once
 from scaler.errors import SourceError
-from scaler.sources.config import SourceSpec
-from scaler.sources.decoding import Format, IcalOptions, decode_calendar, decode_for
+from scaler.sources.decoding import Format, IcalOptions, read_calendar, read_for
+
+if TYPE_CHECKING:  # not at run time: the parser processes need none of the config reader
+    from scaler.sources.config import SourceSpec
 
 __all__ = ["ParseWorkers", "start"]
 
@@ -47,11 +50,11 @@ def _context() -> ForkServerContext | None:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return None
     context = multiprocessing.get_context("forkserver")
-    # Before the forkserver starts (it is started once): the parser and the holidays package,
-    # which it imports lazily (else every worker would import it again: ~0.3 s). Not the
+    # Before the forkserver starts (it is started once): the parser, warmed up (warmup.py:
+    # else every worker would import the holidays package's countries again, ~0.2 s). Not the
     # iCalendar reader: its import would delay the first YAML read at start-up by ~0.5 s; a
     # worker that reads an .ics file imports it itself.
-    context.set_forkserver_preload([__name__, "holidays"])
+    context.set_forkserver_preload([__name__, "scaler.sources.warmup"])
     return context
 
 
@@ -75,10 +78,11 @@ def _decode_to(
     sender: Connection, content: bytes, name: str, origin: str, fmt: Format | None,
     ical: IcalOptions | None,
 ) -> None:  # fmt: skip
-    """The worker: ("ok", Calendar) or ("error", message, reason), pickled, then exit."""
+    """The worker: ("ok", Calendar, Layout | None) or ("error", message, reason), pickled,
+    then exit."""
     answer: tuple[Any, ...]
     try:
-        answer = ("ok", decode_calendar(content, name=name, origin=origin, fmt=fmt, ical=ical))
+        answer = ("ok", *read_calendar(content, name=name, origin=origin, fmt=fmt, ical=ical))
     except SourceError as exc:
         answer = ("error", str(exc), exc.reason)
     buffer = io.BytesIO()
@@ -120,11 +124,13 @@ class ParseWorkers:
         self._slots = asyncio.Semaphore(processes or os.cpu_count() or 1)
         start()
 
-    async def decode(self, spec: SourceSpec, content: bytes, fmt: Format | None) -> Calendar:
-        """`decoding.decode_for` in a worker process: Calendar, or SourceError why not."""
+    async def read(
+        self, spec: SourceSpec, content: bytes, fmt: Format | None
+    ) -> tuple[Calendar, Layout | None]:
+        """`decoding.read_for` in a worker process; SourceError when the content is rejected."""
         context = _context()
         if context is None:
-            return await decode_for(spec, content, fmt)
+            return await read_for(spec, content, fmt)
         async with self._slots:
             receiver, sender = context.Pipe(duplex=False)
             process = context.Process(
@@ -145,8 +151,7 @@ class ParseWorkers:
                     spec.name, type(exc).__name__, process.exitcode,
                     extra={"calendar": spec.name},
                 )  # fmt: skip
-                return await decode_for(spec, content, fmt)
+                return await read_for(spec, content, fmt)
         if answer[0] == "error":
             raise SourceError(answer[1], reason=answer[2])
-        calendar: Calendar = answer[1]
-        return calendar
+        return answer[1], answer[2]

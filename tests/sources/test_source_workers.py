@@ -14,9 +14,11 @@ from decimal import Decimal
 import pytest
 from helpers import BROKEN_YAML, ICS, INVALID_CALENDAR, run
 
+from scaler.calendar.incremental import Layout
+from scaler.calendar.model import Calendar
 from scaler.errors import SourceError
 from scaler.sources import SourceSpec
-from scaler.sources.decoding import decode_calendar, detect_format
+from scaler.sources.decoding import detect_format, read_calendar
 from scaler.sources.workers import ParseWorkers
 
 MIXED = """\
@@ -52,15 +54,15 @@ def spec(location: str) -> SourceSpec:
     return SourceSpec(name="sales", location=location, kind="file")
 
 
-def decode_here(content: str, location: str) -> object:
-    return decode_calendar(content.encode(), name="sales", origin=location,
-                           fmt=detect_format(None, location))  # fmt: skip
+def decode_here(content: str, location: str) -> tuple[Calendar, Layout | None]:
+    return read_calendar(content.encode(), name="sales", origin=location,
+                         fmt=detect_format(None, location))  # fmt: skip
 
 
-def decode_in_worker(content: str, location: str) -> object:
-    async def scenario() -> object:
-        return await ParseWorkers().decode(spec(location), content.encode(),
-                                           detect_format(None, location))  # fmt: skip
+def decode_in_worker(content: str, location: str) -> tuple[Calendar, Layout | None]:
+    async def scenario() -> tuple[Calendar, Layout | None]:
+        return await ParseWorkers().read(spec(location), content.encode(),
+                                         detect_format(None, location))  # fmt: skip
 
     return run(scenario(), timeout=60)
 
@@ -70,8 +72,9 @@ def decode_in_worker(content: str, location: str) -> object:
     [pytest.param(MIXED, "sales.yaml", id="yaml"), pytest.param(ICS, "sales.ics", id="ical")],
 )
 def test_a_worker_gives_the_calendar_parsing_here_gives(content: str, location: str) -> None:
-    assert canonical(decode_here(content, location)) == canonical(decode_in_worker(content,
-                                                                                  location))
+    here, there = decode_here(content, location), decode_in_worker(content, location)
+    assert canonical(here) == canonical(there)
+    assert (here[1] is None) == location.endswith(".ics")  # with its layout when YAML
 
 
 def canonical(value: object) -> object:
@@ -94,9 +97,9 @@ def canonical(value: object) -> object:
 
 
 def test_events_parsed_in_a_worker_still_share_their_scales_and_timings() -> None:
-    calendar = decode_in_worker(MIXED.replace("nightly", "a").replace("kept-off", "b"),
-                                "sales.yaml")  # fmt: skip
-    events = calendar.events  # type: ignore[attr-defined]
+    calendar, _ = decode_in_worker(MIXED.replace("nightly", "a").replace("kept-off", "b"),
+                                   "sales.yaml")  # fmt: skip
+    events = calendar.events
     assert events[0].timing is events[1].timing  # both use the calendar's defaults
 
 
@@ -123,7 +126,7 @@ def test_a_worker_that_dies_is_replaced_by_parsing_here(caplog: pytest.LogCaptur
 
     async def scenario() -> int:
         work = asyncio.ensure_future(
-            ParseWorkers().decode(spec("sales.yaml"), content.encode(), "yaml")
+            ParseWorkers().read(spec("sales.yaml"), content.encode(), "yaml")
         )
         while not (workers := multiprocessing.active_children()):
             await asyncio.sleep(0.001)

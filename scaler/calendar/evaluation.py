@@ -18,6 +18,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from scaler.calendar.model import MAX_REPLICAS, Calendar, Event, Occurrence, Scale, Target, Timing
+from scaler.calendar.recurrence import CronSchedule
 from scaler.calendar.timefmt import format_instant
 from scaler.calendar.workload import Workload
 from scaler.errors import MetadataError
@@ -29,7 +30,9 @@ __all__ = [
     "Plan",
     "Point",
     "Step",
+    "changed_events",
     "check_workload",
+    "concerns",
     "demand",
     "effective_timing",
     "headroom_windows",
@@ -117,6 +120,49 @@ def _scales(event: Event, workload: Workload) -> list[Scale] | None:
         return [event.scale] if event.scale is not None else None
     chosen = [t.scale or event.scale for t in event.targets if matches(t, workload)]
     return [s for s in chosen if s is not None] or None
+
+
+def concerns(events: Iterable[Event], workload: Workload) -> bool:
+    """Whether any of these events applies to the workload (disabled or not)."""
+    return any(_scales(event, workload) is not None for event in events)
+
+
+def changed_events(old: Calendar, new: Calendar) -> list[Event] | None:
+    """The events of either calendar that the other lacks as they are (their line aside): a
+    workload that none of them concerns has the same values from both. None when events
+    cannot be paired by name (a name used twice)."""
+    before = {event.name: event for event in old.events}
+    if len(before) != len(old.events):
+        return None
+    changed: list[Event] = []
+    names: set[str] = set()
+    for event in new.events:
+        if event.name in names:
+            return None
+        names.add(event.name)
+        was = before.pop(event.name, None)
+        if was is None or not _same(was, event):
+            changed.append(event)
+            if was is not None:
+                changed.append(was)
+    changed += before.values()
+    return changed
+
+
+def _same(a: Event, b: Event) -> bool:
+    return a is b or (
+        a.scale == b.scale and a.targets == b.targets and a.timing == b.timing
+        and a.disabled == b.disabled and _schedule_key(a) == _schedule_key(b)
+    )  # fmt: skip
+
+
+def _schedule_key(event: Event) -> object:
+    s = event.schedule
+    if isinstance(s, CronSchedule):  # compares by identity: compare what it is made of
+        holidays = tuple((h.country, h.subdivision) for h in s.excluded_holidays)
+        return (s.expression, s.zone, s.duration, s.start_from, s.until, s.excluded_dates,
+                holidays)  # fmt: skip
+    return s
 
 
 def demand(event: Event, workload: Workload, peaks: Peaks = None) -> int | None:

@@ -29,9 +29,16 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar, overload
 
-from scaler.calendar.evaluation import missing_key, occurrences, plan, reach
+from scaler.calendar.evaluation import (
+    changed_events,
+    concerns,
+    missing_key,
+    occurrences,
+    plan,
+    reach,
+)
 from scaler.calendar.history import Peaks, like_error, references
-from scaler.calendar.model import Calendar, Occurrence
+from scaler.calendar.model import Calendar, Event, Occurrence
 from scaler.calendar.workload import Workload, check_size, parse_metadata
 from scaler.errors import CalendarUnavailable, MetadataError, PlanPending, ScalerError
 from scaler.history.peaks import readable_from
@@ -225,24 +232,30 @@ class _Part:
 
 def _merge(parts: list[_Part]) -> tuple[list[int], list[int]]:
     """The max of the parts' step functions (all start at the same instant), as change
-    points: the plan of all their calendars together (a value is the max over occurrences)."""
+    points: the plan of all their calendars together (a value is the max over occurrences).
+    One pass over every part's changes in time order, the current max kept as it goes
+    (looked for again only when the part holding it comes down)."""
     if len(parts) == 1:
         return parts[0].times, parts[0].values
+    changes = sorted(
+        (t, k, v)
+        for k, part in enumerate(parts)
+        for t, v in zip(part.times, part.values, strict=True)
+    )
+    current = [0] * len(parts)
+    best = 0
     times: list[int] = []
     values: list[int] = []
-    at = [0] * len(parts)
-    for instant in sorted({t for part in parts for t in part.times}):
-        value = 0
-        for k, part in enumerate(parts):
-            i = at[k]
-            while i + 1 < len(part.times) and part.times[i + 1] <= instant:
-                i += 1
-            at[k] = i
-            if part.times[i] <= instant:
-                value = max(value, part.values[i])
-        if not values or values[-1] != value:
+    last = len(changes) - 1
+    for i, (instant, k, value) in enumerate(changes):
+        was, current[k] = current[k], value
+        if value > best:
+            best = value
+        elif was == best and value < was:
+            best = max(current)
+        if (i == last or changes[i + 1][0] != instant) and (not values or values[-1] != best):
             times.append(instant)
-            values.append(value)
+            values.append(best)
     return times, values
 
 
@@ -284,6 +297,8 @@ class PlanCache:
         self._building: dict[WorkloadKey, _Building] = {}  # builds queued or running
         self._worker = _Worker()
         self._expansion: _Expansion | None = None
+        # Per calendar name: (replaced, replacement, the events that differ), once worked out.
+        self._changes: dict[str, tuple[Calendar, Calendar, list[Event] | None]] = {}
         self._changed = asyncio.Event()  # set and replaced on every snapshot swap
         self._rebuild_task: asyncio.Task[None] | None = None
         store.subscribe(self._on_swap)
@@ -513,7 +528,19 @@ class PlanCache:
         if missing:  # until the next swap
             return _Built(version, CalendarUnavailable(missing), [], [], 0, 2**62)
         calendars: list[Calendar] = snapshot.loaded(names)
-        problem = missing_key(calendars, workload, now)
+        # A max over calendars, kept per calendar: not for headroom (W - V) or --prometheus.
+        parted = workload.headroom_for is None and self.peaks is None and bool(calendars)
+        # The parts whose calendar is the same, or changed in no event of this workload: a
+        # part is kept only from a build without errors, so their calendars still have no
+        # missing keys (time only ends the events an error is about).
+        same: dict[str, _Part] = {}
+        for calendar in calendars if parted else ():
+            old = (prior or {}).get(calendar.name)
+            if old is not None and (
+                old.calendar is calendar or not self._concerned(old.calendar, calendar, workload)
+            ):
+                same[calendar.name] = old
+        problem = missing_key([c for c in calendars if c.name not in same], workload, now)
         if problem is not None:
             until = 2**62 if problem[1] is None else problem[1]
             return _Built(version, problem[0], [], [], 0, until)
@@ -527,8 +554,6 @@ class PlanCache:
             until = min(like_change or 2**62, now + WINDOW_AFTER - REFRESH_BEFORE_END)
             return _Built(version, like_problem, [], [], 0, until)
         start, end = now - WINDOW_BEFORE, now + WINDOW_AFTER
-        # A max over calendars, kept per calendar: not for headroom (W - V) or --prometheus.
-        parted = workload.headroom_for is None and self.peaks is None and bool(calendars)
         window_kept = False
         if parted and prior:
             kept = next(iter(prior.values()))
@@ -550,11 +575,12 @@ class PlanCache:
             exp: _Expansion | None = None
             looked = not shared
             for calendar in calendars:
-                old = (prior or {}).get(calendar.name)
-                if old is not None and old.calendar is calendar and (old.start, old.end) == (
-                    start, end
-                ):  # fmt: skip
-                    parts[calendar.name] = old
+                old = same.get(calendar.name)
+                if old is not None and (old.start, old.end) == (start, end):
+                    parts[calendar.name] = (
+                        old if old.calendar is calendar
+                        else _Part(calendar, start, end, old.times, old.values)
+                    )  # fmt: skip
                     continue
                 if not looked:
                     # A kept (older) window uses the shared expansion only if it covers it:
@@ -583,6 +609,17 @@ class PlanCache:
         if like_change is not None:  # an unknown peak starts to matter then: UNAVAILABLE
             until = min(until, like_change)
         return _Built(version, None, times, values, start, until, parts)
+
+    def _concerned(self, old: Calendar, new: Calendar, workload: Workload) -> bool:
+        """Whether the workload's values from `new` may differ from those from `old`: some
+        event that changed between them concerns it. A GitOps change touches a few events,
+        most workloads none of them: their part is kept as it is, not planned again."""
+        known = self._changes.get(new.name)
+        if known is None or known[0] is not old or known[1] is not new:
+            known = (old, new, changed_events(old, new))
+            self._changes[new.name] = known  # one per calendar: the last replacement
+        changed = known[2]
+        return changed is None or concerns(changed, workload)
 
     # -- reacting to reloads ---------------------------------------------------------------
 
@@ -615,4 +652,5 @@ class PlanCache:
                     except Exception:  # logged by the build; never stop the others
                         continue
             if self._store.snapshot.version == version:
+                self._changes.clear()  # every timeline has its parts: let replaced ones go
                 return

@@ -28,7 +28,14 @@ from strategies import (
     workloads,
 )
 
-from scaler.calendar.evaluation import check_workload, missing_key, plan, value_at
+from scaler.calendar.evaluation import (
+    changed_events,
+    check_workload,
+    concerns,
+    missing_key,
+    plan,
+    value_at,
+)
 from scaler.calendar.model import Calendar, Event, Once, Scale, Target
 from scaler.calendar.workload import Workload
 from scaler.errors import MetadataError
@@ -660,3 +667,43 @@ def test_plan_json_has_the_contract_shape(
         assert RFC3339_Z.fullmatch(point["at"])
         assert isinstance(point["replicas"], int)
         assert sorted(point["events"]) == point["events"]
+
+
+# -- what a reload changed ---------------------------------------------------------------------
+
+
+def test_changed_events_pairs_events_by_name_and_ignores_their_line() -> None:
+    cron = """version: 1
+timezone: Asia/Tokyo
+events:
+  - name: nightly
+    schedule: "0 21 * * *"
+    duration: 1h
+    exclude: ["holidays:JP"]
+    scale: {replicas: 5}
+  - name: drop
+    start: 2026-12-01T10:00
+    duration: 1h
+    scale: {factor: 2}
+"""
+    old = parse(cron)
+    moved = parse("# a comment moves every line down\n" + cron)  # new objects, same events
+    assert [e.line for e in moved.events] != [e.line for e in old.events]
+    assert changed_events(old, moved) == []
+    edited = parse(cron.replace("factor: 2", "factor: 3").replace("0 21", "0 22"))
+    assert sorted(e.name for e in changed_events(old, edited) or []) == [
+        "drop", "drop", "nightly", "nightly"]  # both versions of each  # fmt: skip
+    fewer = parse(cron.split("  - name: drop")[0])
+    assert [e.name for e in changed_events(old, fewer) or []] == ["drop"]
+    assert [e.name for e in changed_events(fewer, old) or []] == ["drop"]
+    twice = calendar(event("a"), event("a", start=T0 + 60))
+    assert changed_events(twice, old) is None and changed_events(old, twice) is None
+
+
+def test_concerns_tells_whether_an_event_applies_to_a_workload() -> None:
+    mine = event("mine", targets=(Target(namespace="shop"),))
+    theirs = event("theirs", targets=(Target(namespace="other"),))
+    everyone = event("everyone")
+    off = event("off", targets=(Target(namespace="shop"),), disabled=True)
+    assert concerns([mine], WEB) and concerns([everyone], WEB) and concerns([off], WEB)
+    assert not concerns([theirs], WEB) and not concerns([], WEB)

@@ -3,6 +3,7 @@ and the merged answer is always the one of all calendars together (`value_at`)."
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,13 +11,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scaler.calendar.evaluation import value_at
-from scaler.calendar.model import Calendar
+from scaler.calendar.evaluation import missing_key, value_at
+from scaler.calendar.model import Calendar, Event, Once, Target
 from scaler.calendar.workload import Workload, parse_metadata
 from scaler.service import plans as plans_module
 from scaler.service.plans import PlanCache, _merge, _Part
 from scaler.sources.store import CalendarStore
-from tests.calendar.strategies import T0, calendar, event, one_off_events, replicas, workloads
+from tests.calendar.strategies import (
+    T0,
+    calendar,
+    event,
+    load,
+    one_off_events,
+    replicas,
+    workloads,
+)
 
 NAMES = ("a", "b", "c")
 
@@ -140,3 +149,154 @@ def test_the_memory_bound_counts_every_part() -> None:
     assert len(timeline.parts) == 3 and in_parts > len(timeline.times)
     _, remembered = cache.remembered()
     assert remembered >= plans_module._POINT_BYTES * (len(timeline.times) + in_parts)
+
+
+# -- a change that concerns no event of a workload keeps its part ------------------------------
+
+WORKLOADS = (("shop", "web"), ("other", "api"))
+AIMS = {
+    "all": (),
+    "shop": (Target(namespace="shop"),),
+    "other": (Target(namespace="other"),),
+    "web": (Target(name="web", scale=replicas(7)),),
+}
+
+
+def aimed(name: str, aim: str, start: int, amount: int) -> Event:
+    return event(name, start=T0 + start, end=T0 + start + 400, scale=replicas(amount),
+                 targets=AIMS[aim])  # fmt: skip
+
+
+def check_all(cache: PlanCache, store: CalendarStore) -> None:
+    loaded = store.snapshot.loaded()
+    for ns, name in WORKLOADS:
+        timeline = cache.timeline(ns, name, {"baseReplicas": "2"})
+        served = parse_metadata(ns, name, {"baseReplicas": "2"})
+        for instant in range(T0 - 300, T0 + 3000, 23):
+            assert timeline.value(instant) == value_at(loaded, served, instant), (ns, instant)
+
+
+edits = st.lists(
+    st.tuples(
+        st.integers(0, 5),  # which event (a new one when there is no such event)
+        st.sampled_from(["scale", "start", "aim", "remove", "move", "disable"]),
+        st.sampled_from(sorted(AIMS)),
+        st.integers(0, 2000),
+    ),
+    min_size=1, max_size=3,
+)  # fmt: skip
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    first=st.lists(st.tuples(st.sampled_from(sorted(AIMS)), st.integers(0, 2000),
+                             st.integers(1, 30)), min_size=1, max_size=5),
+    reloads=st.lists(edits, min_size=1, max_size=3),
+)  # fmt: skip
+def test_after_edits_to_some_events_every_workload_has_the_value_of_the_calendar(
+    first: list[tuple[str, int, int]], reloads: list[list[tuple[int, str, str, int]]]
+) -> None:
+    store = CalendarStore({"a": "a.yaml", "b": "b.yaml"})
+    events = [aimed(f"e{i}", aim, start, amount) for i, (aim, start, amount) in enumerate(first)]
+    store.publish("a", calendar(*events, name="a"))
+    store.publish("b", calendar(aimed("b0", "all", 500, 3), name="b"))
+    cache = PlanCache(store, clock=Clock(T0))
+    check_all(cache, store)
+    for edit in reloads:
+        for which, how, aim, number in edit:
+            if which >= len(events):
+                events.append(aimed(f"n{len(events)}", aim, number, 5))
+                continue
+            e = events[which]
+            if how == "remove":
+                del events[which]
+            elif how == "move":  # the same event on another line, as a re-read moves it
+                events[which] = dataclasses.replace(e, line=e.line + number + 1)
+            elif how == "disable":
+                events[which] = dataclasses.replace(e, disabled=not e.disabled)
+            elif how == "aim":
+                events[which] = dataclasses.replace(e, targets=AIMS[aim])
+            elif how == "scale":
+                events[which] = dataclasses.replace(e, scale=replicas(number % 40))
+            else:
+                events[which] = dataclasses.replace(e, schedule=Once(T0 + number, T0 + number + 99))
+        store.publish("a", calendar(*events, name="a"))
+        check_all(cache, store)
+
+
+def test_a_change_that_concerns_no_event_of_a_workload_keeps_its_part(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = CalendarStore({"a": "a.yaml"})
+    mine, theirs = aimed("mine", "shop", 100, 4), aimed("theirs", "other", 200, 9)
+    store.publish("a", calendar(mine, theirs, name="a"))
+    cache = PlanCache(store, clock=Clock(T0))
+    planned: list[str] = []
+    real_plan = plans_module.plan
+
+    def counting(calendars: Sequence[Calendar], workload: Workload, *a: Any, **k: Any) -> Any:
+        planned.append(workload.ref)
+        return real_plan(calendars, workload, *a, **k)
+
+    monkeypatch.setattr(plans_module, "plan", counting)
+    check_all(cache, store)
+    assert sorted(planned) == ["other/api", "shop/web"]
+    planned.clear()
+    moved = dataclasses.replace(mine, line=40)  # moved down the file: the same event
+    store.publish("a", calendar(moved, dataclasses.replace(theirs, scale=replicas(12)), name="a"))
+    check_all(cache, store)
+    assert planned == ["other/api"]  # shop/web's part is the one it had
+    planned.clear()
+    store.publish("a", calendar(moved, aimed("theirs", "all", 200, 12), name="a"))
+    check_all(cache, store)
+    assert sorted(planned) == ["other/api", "shop/web"]  # now it concerns shop/web too
+
+
+# -- missing keys, kept per part ---------------------------------------------------------------
+
+KEYED = {"shop/web": {"baseReplicas": "2"}, "other/api": {"capacityPerReplica": "100"}}
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.integers(0, 4),  # which event
+            st.sampled_from(sorted(AIMS)),
+            st.sampled_from(["replicas", "load", "remove"]),
+            st.integers(0, 1500),  # seconds the clock moves on
+        ),
+        min_size=1, max_size=6,
+    ),
+)  # fmt: skip
+def test_missing_key_errors_appear_and_clear_as_the_calendar_and_the_clock_say(
+    steps: list[tuple[int, str, str, int]],
+) -> None:
+    """shop/web has no capacityPerReplica: a targeted load event that concerns it and is not
+    over is an error (missing_key over all calendars), whichever parts were kept."""
+    clock = Clock(T0)
+    store = CalendarStore({"a": "a.yaml", "b": "b.yaml"})
+    events = {i: aimed(f"e{i}", "other", 300 * i, 3) for i in range(5)}
+    store.publish("a", calendar(*events.values(), name="a"))
+    store.publish("b", calendar(aimed("b0", "shop", 900, 4), name="b"))
+    cache = PlanCache(store, clock=clock)
+    for which, aim, how, later in steps:
+        for ref, metadata in KEYED.items():
+            ns, name = ref.split("/")
+            timeline = cache.timeline(ns, name, metadata)
+            served = parse_metadata(ns, name, metadata)
+            expected = missing_key(store.snapshot.loaded(), served, int(clock.now))
+            if expected is None:
+                assert timeline.error is None, ref
+                assert timeline.value(clock.now) == value_at(store.snapshot.loaded(), served,
+                                                             int(clock.now))  # fmt: skip
+            else:
+                assert str(timeline.error) == str(expected[0]), ref
+        if how == "remove":
+            events.pop(which, None)
+        else:
+            scale = replicas(6) if how == "replicas" else load("300")
+            events[which] = dataclasses.replace(aimed(f"e{which}", aim, 300 * which, 1),
+                                                scale=scale)  # fmt: skip
+        store.publish("a", calendar(*events.values(), name="a"))
+        clock.now += later

@@ -42,7 +42,7 @@ from scaler.calendar.timefmt import (
 from scaler.calendar.yamlnodes import Map, Seq, YamlSyntaxError, load
 from scaler.errors import CalendarError
 
-__all__ = ["EVENT_NAME", "like_scales", "parse_calendar", "parse_yaml_calendar"]
+__all__ = ["EVENT_NAME", "like_scales", "parse_calendar", "parse_yaml_calendar", "reading"]
 
 EVENT_NAME = re.compile(r"[a-z0-9-]{1,63}")  # use with fullmatch: `$` would let "x\n" through
 _TOP_KEYS = {"version", "timezone", "defaults", "exclusions", "events"}
@@ -581,8 +581,9 @@ _gc_was_enabled = False
 
 
 @contextmanager
-def _reading() -> Iterator[None]:
-    """One calendar is read at a time, with the cyclic garbage collector paused.
+def reading() -> Iterator[None]:
+    """One calendar is read at a time, with the cyclic garbage collector paused (also for
+    a calendar read elsewhere that arrives here as a pickle: workers.py).
 
     Reading builds a YAML node tree of ~7 KB per event and then the calendar: hundreds of
     thousands of objects, none in a reference cycle, each batch of which sets off a collection
@@ -603,7 +604,7 @@ def _reading() -> Iterator[None]:
 
 
 def parse_yaml_calendar(text: str, *, name: str, origin: str) -> Calendar:
-    with _reading():
+    with reading():
         return _parse_yaml_calendar(text, name=name, origin=origin)
 
 

@@ -132,7 +132,8 @@ def test_a_worker_that_dies_is_replaced_by_parsing_here(caplog: pytest.LogCaptur
             await asyncio.sleep(0.001)
         for worker in workers:
             os.kill(worker.pid or 0, signal.SIGKILL)
-        return len((await work).events)
+        calendar, _ = await work
+        return len(calendar.events)
 
     with caplog.at_level(logging.WARNING, logger="scaler.sources"):
         assert 20_000 == run(scenario(), timeout=120)

@@ -12,7 +12,7 @@ import functools
 import gc
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Set
 from contextlib import contextmanager
 from dataclasses import replace
 from decimal import Decimal
@@ -55,6 +55,8 @@ _EVENT_KEYS = {
 _RECURRING_ONLY = ("from", "until", "exclude")
 _SCALE_KINDS = ("replicas", "factor", "load")
 _LIKE_KEYS = ("like", "growth", "otherwise")  # SPEC section 9
+_SCALE_KEYS = frozenset(_SCALE_KINDS)
+_SCALE_OR_LIKE_KEYS = frozenset({*_SCALE_KINDS, *_LIKE_KEYS})
 _TARGET_KEYS = {"namespace", "name", "labels", "scale"}
 _DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}")
 _HOLIDAYS = re.compile(r"^holidays:([A-Za-z]{2})(?:-([A-Za-z0-9]{1,5}))?$")
@@ -78,6 +80,8 @@ class _Problems:
 
     def in_line_order(self, since: int) -> None:
         """Sort the problems added since `since` (one event's) as their lines come in the file."""
+        if len(self.lines) - since < 2:
+            return
         pairs = sorted(zip(self._numbers[since:], self.lines[since:], strict=True),
                        key=lambda pair: pair[0])  # fmt: skip
         self._numbers[since:] = [number for number, _ in pairs]
@@ -92,7 +96,7 @@ def _line(node: Any, key: str | None = None, default: int = 1) -> int:
     return default
 
 
-def _suggest(key: str, known: set[str]) -> str:
+def _suggest(key: str, known: Set[str]) -> str:
     """`did you mean 'leadTime'?`, or the list of known keys."""
     close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.5)
     if close:
@@ -116,8 +120,8 @@ def _parse_scale(
         problems.add(line, "scale must be a mapping with one of replicas, factor, load, "
                      "e.g. scale: {replicas: 10}", event)  # fmt: skip
         return None
-    keys = {*_SCALE_KINDS, *_LIKE_KEYS} if like else set(_SCALE_KINDS)
-    unknown = sorted(set(node) - keys)
+    keys = _SCALE_OR_LIKE_KEYS if like else _SCALE_KEYS
+    unknown = [] if keys.issuperset(node) else sorted(set(node) - keys)
     for key in unknown:
         if key == "like":
             problems.add(_line(node, key), "otherwise cannot be like itself; give it "
@@ -250,7 +254,7 @@ def _parse_targets(
             problems.add(item_line, "each target must be a mapping of namespace, name, labels, "
                          "scale", event)  # fmt: skip
             continue
-        for key in sorted(set(item) - _TARGET_KEYS):
+        for key in [] if _TARGET_KEYS.issuperset(item) else sorted(set(item) - _TARGET_KEYS):
             problems.add(_line(item, key), f"target has unknown key {key!r}; "
                          f"{_suggest(key, _TARGET_KEYS)}", event)  # fmt: skip
         labels: dict[str, str] = {}
@@ -358,7 +362,7 @@ def _event(
     elif not EVENT_NAME.fullmatch(name):
         problems.add(_line(node, "name", line), "name must be 1-63 characters of a-z, 0-9 and "
                      "'-', e.g. name: black-friday", label)  # fmt: skip
-    for key in sorted(set(node) - _EVENT_KEYS):
+    for key in [] if _EVENT_KEYS.issuperset(node) else sorted(set(node) - _EVENT_KEYS):
         problems.add(_line(node, key), f"unknown key {key!r}; {_suggest(key, _EVENT_KEYS)}",
                      label)  # fmt: skip
 

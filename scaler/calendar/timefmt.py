@@ -121,8 +121,10 @@ def parse_instant(text: str, zone: dt.tzinfo) -> int:
             return local_date_instant(parse_date(raw), zone)
         match = _LOCAL.match(raw)
         if match:
-            year, month, day, hour, minute, second = (int(g or 0) for g in match.groups())
-            return wall_clock_instant(dt.datetime(year, month, day, hour, minute, second), zone)
+            year, month, day, hour, minute, second = match.groups()
+            local = dt.datetime(int(year), int(month), int(day), int(hour), int(minute),
+                                int(second or 0))  # fmt: skip
+            return wall_clock_instant(local, zone)
         match = _OFFSET.match(raw)
         if match:
             parsed = dt.datetime.fromisoformat(raw.replace("z", "Z").replace("t", "T"))

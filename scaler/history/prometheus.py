@@ -25,12 +25,15 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from scaler.errors import HistoryError, UsageError
 from scaler.sources.urls import redact, split_credentials
+
+if TYPE_CHECKING:
+    import httpx
+else:  # imported on first use: see urls.py
+    from scaler.sources.urls import httpx
 
 __all__ = [
     "DEFAULT_QUERY",

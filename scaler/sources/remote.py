@@ -18,8 +18,7 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from scaler.calendar.model import Calendar
 from scaler.calendar.timefmt import format_duration
@@ -31,6 +30,11 @@ from scaler.sources.reporting import Reporter, log
 from scaler.sources.state import SavedContent, StateDir
 from scaler.sources.store import CalendarStore
 from scaler.sources.urls import split_credentials
+
+if TYPE_CHECKING:
+    import httpx
+else:  # imported on first use: see urls.py
+    from scaler.sources.urls import httpx
 
 __all__ = ["FetchLimits", "UrlSource"]
 

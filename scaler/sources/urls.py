@@ -10,10 +10,27 @@ tokens in `CALENDAR_SCALER_HEADER_*` variables instead.
 
 from __future__ import annotations
 
+import importlib
 import re
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-__all__ = ["REDACTED", "redact", "split_credentials"]
+__all__ = ["REDACTED", "httpx", "redact", "split_credentials"]
+
+
+class _OnFirstUse:
+    """A module imported when one of its names is first used."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(importlib.import_module(self._name), attr)
+
+
+# The HTTP client for URL sources and Prometheus, imported only by a server that has one:
+# a server of calendar files starts ~0.1 s sooner without it.
+httpx: Any = _OnFirstUse("httpx")
 
 REDACTED = "REDACTED"
 _SECRET_PARAM = re.compile(

@@ -127,26 +127,34 @@ def concerns(events: Iterable[Event], workload: Workload) -> bool:
     return any(_scales(event, workload) is not None for event in events)
 
 
-def changed_events(old: Calendar, new: Calendar) -> list[Event] | None:
+def changed_events(old: Calendar, new: Calendar) -> list[Event]:
     """The events of either calendar that the other lacks as they are (their line aside): a
-    workload that none of them concerns has the same values from both. None when events
-    cannot be paired by name (a name used twice)."""
-    before = {event.name: event for event in old.events}
-    if len(before) != len(old.events):
-        return None
+    workload that none of them concerns has the same values from both. An event at the same
+    place in both, the same object, is unchanged (a change read from its changed events keeps
+    the others); the rest are paired by name and compared."""
+    kept = min(len(old.events), len(new.events))
+    before: dict[str, list[Event]] = {}
+    for i in [i for i in range(kept) if old.events[i] is not new.events[i]]:
+        before.setdefault(old.events[i].name, []).append(old.events[i])
+    for event in old.events[kept:]:
+        before.setdefault(event.name, []).append(event)
     changed: list[Event] = []
-    names: set[str] = set()
-    for event in new.events:
-        if event.name in names:
-            return None
-        names.add(event.name)
-        was = before.pop(event.name, None)
-        if was is None or not _same(was, event):
-            changed.append(event)
-            if was is not None:
-                changed.append(was)
-    changed += before.values()
-    return changed
+    for i in [i for i in range(kept) if old.events[i] is not new.events[i]]:
+        changed += _unpaired(new.events[i], before)
+    for event in new.events[kept:]:
+        changed += _unpaired(event, before)
+    return changed + [event for events in before.values() for event in events]
+
+
+def _unpaired(event: Event, before: dict[str, list[Event]]) -> list[Event]:
+    """[] when `before` has the same event under its name (then taken out of it), else
+    [event]."""
+    candidates = before.get(event.name, [])
+    for k, was in enumerate(candidates):
+        if _same(was, event):
+            del candidates[k]
+            return []
+    return [event]
 
 
 def _same(a: Event, b: Event) -> bool:

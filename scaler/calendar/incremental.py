@@ -35,7 +35,7 @@ from scaler.calendar.model import Calendar, Event
 from scaler.calendar.parsing import like_scales, parse_yaml_calendar
 from scaler.errors import CalendarError
 
-__all__ = ["Layout", "layout_of", "reparse"]
+__all__ = ["Changes", "Layout", "apply", "changes", "layout_of", "reparse"]
 
 # Patterns start at a "\n" (fast to find) rather than at `^` (tried at every character).
 _EVENTS = re.compile(r"\nevents:[ ]*(?:#[^\n]*)?(?=\n|$)")  # the top-level key, alone
@@ -149,25 +149,31 @@ def layout_of(text: str, calendar: Calendar) -> Layout | None:
     return split.layout()
 
 
-def reparse(
-    text: str, *, name: str, origin: str, previous: Calendar, layout: Layout
-) -> tuple[Calendar, Layout, int] | None:
-    """`text` read as `parse_yaml_calendar` would, reusing the events of `previous` (read
-    from a text with `layout`) whose text is unchanged: (calendar, its layout, events read).
-    None: read it in full instead."""
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """A calendar's new text against the layout of the one in force, worked out from the two
+    texts alone (so in a worker process, off the server's interpreter lock): `apply` makes
+    the new calendar from the one in force."""
+
+    layout: Layout  # of the new text
+    reused: array[int]  # per event of the new text: the index of the event it repeats, or -1
+    read: tuple[Event, ...]  # the events of the changed pieces, at their lines in the new text
+
+
+def changes(text: str, *, name: str, origin: str, layout: Layout) -> Changes | None:
+    """How `text` differs from the text `layout` is of; None: read it in full instead."""
     split = _split(text)
-    if split is None or len(layout) != len(previous.events):
+    if split is None:
         return None
     new = split.layout()
     if new.context != layout.context:
         return None
     known: dict[bytes, int] = {}
     for i in range(len(layout)):
-        known.setdefault(layout.digests[i * _DIGEST:(i + 1) * _DIGEST], i)
-    reused: list[int | None] = []
-    for i in range(len(split.pieces)):
-        reused.append(known.get(new.digests[i * _DIGEST:(i + 1) * _DIGEST]))
-    changed = [i for i, old in enumerate(reused) if old is None]
+        known.setdefault(layout.digests[i * _DIGEST : (i + 1) * _DIGEST], i)
+    reused = array("i", (known.get(new.digests[i * _DIGEST : (i + 1) * _DIGEST], -1)
+                         for i in range(len(split.pieces))))  # fmt: skip
+    changed = [i for i, old in enumerate(reused) if old < 0]
     if len(changed) > max(MIN_CHANGED, MAX_CHANGED_SHARE * len(split.pieces)):
         return None
     read: list[Event] = []
@@ -179,23 +185,47 @@ def reparse(
             return None
         if len(read) != len(changed) or _likes(read):
             return None
-    events: list[Event] = []
     line = split.header_lines + 1  # where the next changed piece starts in `document`
-    fresh = iter(read)
-    for i, old in enumerate(reused):
-        start = new.starts[i]
-        if old is None:
-            event = next(fresh)
-            moved = event.line - line + start
-            line += split.pieces[i].count("\n")
-        else:
-            event = previous.events[old]
-            moved = event.line - layout.starts[old] + start
-        events.append(event if moved == event.line else _at(event, moved))
-    names = {e.name for e in events}
-    if len(names) != len(events):
+    for k, i in enumerate(changed):
+        moved = read[k].line - line + new.starts[i]
+        if moved != read[k].line:
+            read[k] = _at(read[k], moved)
+        line += split.pieces[i].count("\n")
+    return Changes(new, reused, tuple(read))
+
+
+def apply(
+    found: Changes, *, previous: Calendar, layout: Layout
+) -> tuple[Calendar, Layout, int] | None:
+    """The calendar of the new text: its unchanged events are those of `previous` (read from
+    a text with `layout`), moved to their new lines. (calendar, its layout, events read), or
+    None: read it in full instead."""
+    if len(layout) != len(previous.events):
         return None
-    return Calendar(name=name, origin=origin, events=tuple(events)), new, len(read)
+    events: list[Event] = []
+    fresh = iter(found.read)
+    starts = found.layout.starts
+    for i, old in enumerate(found.reused):
+        if old < 0:
+            events.append(next(fresh))
+            continue
+        event = previous.events[old]
+        moved = event.line - layout.starts[old] + starts[i]
+        events.append(event if moved == event.line else _at(event, moved))
+    if len({e.name for e in events}) != len(events):
+        return None
+    calendar = Calendar(name=previous.name, origin=previous.origin, events=tuple(events))
+    return calendar, found.layout, len(found.read)
+
+
+def reparse(
+    text: str, *, name: str, origin: str, previous: Calendar, layout: Layout
+) -> tuple[Calendar, Layout, int] | None:
+    """`text` read as `parse_yaml_calendar` would, reusing the events of `previous` (read
+    from a text with `layout`) whose text is unchanged: (calendar, its layout, events read).
+    None: read it in full instead. `changes` then `apply`, in one place."""
+    found = changes(text, name=name, origin=origin, layout=layout)
+    return None if found is None else apply(found, previous=previous, layout=layout)
 
 
 _OTHER_FIELDS = tuple(f.name for f in dataclasses.fields(Event) if f.name != "line")

@@ -298,7 +298,7 @@ class PlanCache:
         self._worker = _Worker()
         self._expansion: _Expansion | None = None
         # Per calendar name: (replaced, replacement, the events that differ), once worked out.
-        self._changes: dict[str, tuple[Calendar, Calendar, list[Event] | None]] = {}
+        self._changes: dict[str, tuple[Calendar, Calendar, list[Event]]] = {}
         self._changed = asyncio.Event()  # set and replaced on every snapshot swap
         self._rebuild_task: asyncio.Task[None] | None = None
         store.subscribe(self._on_swap)
@@ -618,8 +618,7 @@ class PlanCache:
         if known is None or known[0] is not old or known[1] is not new:
             known = (old, new, changed_events(old, new))
             self._changes[new.name] = known  # one per calendar: the last replacement
-        changed = known[2]
-        return changed is None or concerns(changed, workload)
+        return concerns(known[2], workload)
 
     # -- reacting to reloads ---------------------------------------------------------------
 

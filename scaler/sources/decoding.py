@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 from urllib.parse import urlsplit
 
-from scaler.calendar.incremental import Layout, layout_of, reparse
+from scaler.calendar.incremental import Changes, Layout, apply, changes, layout_of
 from scaler.calendar.model import Calendar, Scale, Timing
 from scaler.calendar.parsing import parse_calendar
 from scaler.calendar.timefmt import parse_zone
@@ -25,9 +24,12 @@ if TYPE_CHECKING:  # config imports this module for IcalOptions
     from scaler.sources.config import SourceSpec
 
 __all__ = [
+    "THREADS",
+    "CalendarReader",
     "Format",
     "IcalOptions",
     "Rereader",
+    "changes_of",
     "decode_calendar",
     "decode_for",
     "detect_format",
@@ -169,51 +171,76 @@ def _yaml_text(content: bytes, fmt: Format | None) -> str | None:
 
 
 def _layout_for(content: bytes, fmt: Format | None, calendar: Calendar) -> Layout | None:
-    """How `calendar`, just read in full from `content`, lies in its text, for
-    `_decode_changed` to reuse its events; None: its changes are read in full."""
+    """How `calendar`, just read in full from `content`, lies in its text, for `changes_of`
+    to reuse its events; None: its changes are read in full."""
     text = _yaml_text(content, fmt)
     return None if text is None else layout_of(text, calendar)
 
 
-def _decode_changed(
-    content: bytes, fmt: Format | None, previous: Calendar, layout: Layout
-) -> tuple[Calendar, Layout, int] | None:
-    """`decode_calendar` of a changed YAML calendar from the events that changed
-    (calendar.incremental): (calendar, its layout, events read), or None to read it in full,
-    which also gives any problem's messages."""
+def changes_of(
+    content: bytes, *, name: str, origin: str, fmt: Format | None, layout: Layout
+) -> Changes | None:
+    """How a changed YAML calendar's content differs from the text `layout` is of, from the
+    texts alone (calendar.incremental.changes); None to read it in full, which also gives
+    any problem's messages."""
     text = _yaml_text(content, fmt)
-    if text is None:
-        return None
-    return reparse(
-        text, name=previous.name, origin=previous.origin, previous=previous, layout=layout
-    )
+    return None if text is None else changes(text, name=name, origin=origin, layout=layout)
+
+
+class CalendarReader(Protocol):
+    """Reads a source's content in full, or works out how it changed (`Rereader`)."""
+
+    async def read(
+        self, spec: SourceSpec, content: bytes, fmt: Format | None
+    ) -> tuple[Calendar, Layout | None]: ...
+
+    async def changes(
+        self, spec: SourceSpec, content: bytes, fmt: Format | None, layout: Layout
+    ) -> Changes | None: ...
+
+
+class _InThreads:
+    """Reading in a thread of the server (URL sources; worker processes read files)."""
+
+    async def read(
+        self, spec: SourceSpec, content: bytes, fmt: Format | None
+    ) -> tuple[Calendar, Layout | None]:
+        return await read_for(spec, content, fmt)
+
+    async def changes(
+        self, spec: SourceSpec, content: bytes, fmt: Format | None, layout: Layout
+    ) -> Changes | None:
+        return await asyncio.to_thread(
+            changes_of, content, name=spec.name, origin=spec.origin, fmt=fmt, layout=layout
+        )
+
+
+THREADS: CalendarReader = _InThreads()
 
 
 class Rereader:
     """One source's calendar in force and how it lies in its text, so that a change is read
-    from its changed events when it can be (calendar.incremental), in a thread of the server
-    (a few ms), and in full otherwise."""
+    from its changed events when it can be (calendar.incremental), and in full otherwise."""
 
-    def __init__(self) -> None:
+    def __init__(self, spec: SourceSpec, reader: CalendarReader) -> None:
+        self._spec, self._reader = spec, reader
         self._good: tuple[Calendar, Layout] | None = None
 
-    async def decode(
-        self,
-        content: bytes,
-        fmt: Format | None,
-        full: Callable[[], Awaitable[tuple[Calendar, Layout | None]]],
-    ) -> tuple[Calendar, str]:
-        """(calendar, a note for the log line); `full` reads the content in full (see
-        `read_calendar`). SourceError from `full` when the content is rejected, the calendar
-        in force staying the base of the next change."""
+    async def decode(self, content: bytes, fmt: Format | None) -> tuple[Calendar, str]:
+        """(calendar, a note for the log line); SourceError when the content is rejected,
+        the calendar in force staying the base of the next change."""
         if self._good is not None:
-            changed = await asyncio.to_thread(_decode_changed, content, fmt, *self._good)
-            if changed is not None:
-                calendar, layout, read = changed
-                self._good = (calendar, layout)
+            previous, layout = self._good
+            found = await self._reader.changes(self._spec, content, fmt, layout)
+            applied = None
+            if found is not None:  # made from the calendar in force in a thread: a loop
+                applied = await asyncio.to_thread(apply, found, previous=previous, layout=layout)
+            if applied is not None:
+                calendar, new_layout, read = applied
+                self._good = (calendar, new_layout)
                 return calendar, f" ({read} new or changed, the others as they were)"
-        calendar, found = await full()
-        self._good = None if found is None else (calendar, found)
+        calendar, found_layout = await self._reader.read(self._spec, content, fmt)
+        self._good = None if found_layout is None else (calendar, found_layout)
         return calendar, ""
 
 

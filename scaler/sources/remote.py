@@ -25,7 +25,7 @@ from scaler.calendar.timefmt import format_duration
 from scaler.errors import SourceError, UsageError
 from scaler.sources.config import SourceSpec
 from scaler.sources.content_encoding import ACCEPT_ENCODING, Decoder
-from scaler.sources.decoding import Rereader, decode_for, detect_format, read_for
+from scaler.sources.decoding import THREADS, Rereader, decode_for, detect_format
 from scaler.sources.reporting import Reporter, log
 from scaler.sources.state import SavedContent, StateDir
 from scaler.sources.store import CalendarStore
@@ -111,7 +111,8 @@ class UrlSource:
         self._saved: SavedContent | None = None  # the state copy, until the source answers
         self._state_tried = False
         self._rejected: tuple[bytes, SourceError] | None = None  # last refused content, and why
-        self._rereader = Rereader()  # a change re-reads only the events whose text changed
+        # A change re-reads only the events whose text changed.
+        self._rereader = Rereader(spec, THREADS)
         self._state_failing = False
 
     def _client(self) -> httpx.AsyncClient:
@@ -228,9 +229,7 @@ class UrlSource:
             known = self._rejected[1]  # the same broken content again: no second parse
             raise SourceError(str(known), reason=known.reason)
         try:
-            calendar, note = await self._rereader.decode(
-                content, fmt, lambda: read_for(self.spec, content, fmt)
-            )
+            calendar, note = await self._rereader.decode(content, fmt)
         except SourceError as exc:
             self._rejected = (content, exc)
             raise

@@ -28,18 +28,18 @@ import multiprocessing.forkserver
 import operator
 import os
 import pickle
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
-from scaler.calendar.incremental import Layout
+from scaler.calendar.incremental import Changes, Layout
 from scaler.calendar.model import Calendar, Event, Once, Target
 from scaler.calendar.parsing import reading
 from scaler.calendar.recurrence import CronSchedule
 from scaler.errors import SourceError
-from scaler.sources.decoding import Format, IcalOptions, read_calendar, read_for
+from scaler.sources.decoding import THREADS, Format, changes_of, read_calendar
 
 if TYPE_CHECKING:  # not at run time: the parser processes need none of the config reader
     from scaler.sources.config import SourceSpec
@@ -93,15 +93,12 @@ _REDUCE: dict[type, Callable[[Any], Any]] = {
 }
 
 
-def _decode_to(
-    sender: Connection, content: bytes, name: str, origin: str, fmt: Format | None,
-    ical: IcalOptions | None,
-) -> None:  # fmt: skip
-    """The worker: ("ok", Calendar, Layout | None) or ("error", message, reason), pickled,
-    then exit."""
+def _answer(sender: Connection, job: Callable[..., Any], content: bytes, **kwargs: Any) -> None:
+    """The worker: ("ok", what `job` gives) or ("error", message, reason), pickled, then
+    exit."""
     answer: tuple[Any, ...]
     try:
-        answer = ("ok", *read_calendar(content, name=name, origin=origin, fmt=fmt, ical=ical))
+        answer = ("ok", job(content, **kwargs))
     except SourceError as exc:
         answer = ("error", str(exc), exc.reason)
     buffer = io.BytesIO()
@@ -148,14 +145,40 @@ class ParseWorkers:
     async def read(
         self, spec: SourceSpec, content: bytes, fmt: Format | None
     ) -> tuple[Calendar, Layout | None]:
-        """`decoding.read_for` in a worker process; SourceError when the content is rejected."""
+        """`decoding.read_calendar` in a worker process; SourceError when the content is
+        rejected."""
+        result: tuple[Calendar, Layout | None] = await self._in_worker(
+            spec, read_calendar, content, dict(fmt=fmt, ical=spec.ical),
+            lambda: THREADS.read(spec, content, fmt),
+        )  # fmt: skip
+        return result
+
+    async def changes(
+        self, spec: SourceSpec, content: bytes, fmt: Format | None, layout: Layout
+    ) -> Changes | None:
+        """`decoding.changes_of` in a worker process: what changed, worked out from the texts
+        (splitting and hashing 10,000 events' text held the server's interpreter lock for up
+        to ~30 ms at a time: regular expressions run whole)."""
+        result: Changes | None = await self._in_worker(
+            spec, changes_of, content, dict(fmt=fmt, layout=layout),
+            lambda: THREADS.changes(spec, content, fmt, layout),
+        )  # fmt: skip
+        return result
+
+    async def _in_worker(
+        self, spec: SourceSpec, job: Callable[..., Any], content: bytes, kwargs: dict[str, Any],
+        here: Callable[[], Awaitable[Any]],
+    ) -> Any:  # fmt: skip
+        """`job(content, name=, origin=, **kwargs)` in a worker process; `here()` where
+        there is none, or when the worker ends without an answer."""
         context = _context()
         if context is None:
-            return await read_for(spec, content, fmt)
+            return await here()
         async with self._slots:
             receiver, sender = context.Pipe(duplex=False)
             process = context.Process(
-                target=_decode_to, args=(sender, content, spec.name, spec.origin, fmt, spec.ical),
+                target=_answer, args=(sender, job, content),
+                kwargs=dict(name=spec.name, origin=spec.origin, **kwargs),
                 name=f"calendar-parser-{spec.name}", daemon=True,
             )  # fmt: skip
             work = asyncio.ensure_future(asyncio.to_thread(_run, process, receiver, sender))
@@ -172,7 +195,7 @@ class ParseWorkers:
                     spec.name, type(exc).__name__, process.exitcode,
                     extra={"calendar": spec.name},
                 )  # fmt: skip
-                return await read_for(spec, content, fmt)
+                return await here()
         if answer[0] == "error":
             raise SourceError(answer[1], reason=answer[2])
-        return answer[1], answer[2]
+        return answer[1]

@@ -696,8 +696,13 @@ events:
     fewer = parse(cron.split("  - name: drop")[0])
     assert [e.name for e in changed_events(old, fewer) or []] == ["drop"]
     assert [e.name for e in changed_events(fewer, old) or []] == ["drop"]
-    twice = calendar(event("a"), event("a", start=T0 + 60))
-    assert changed_events(twice, old) is None and changed_events(old, twice) is None
+    # A name used twice: each event is paired with an equal one, if there is one.
+    a1, a2, a3 = event("a"), event("a", start=T0 + 60), event("a", start=T0 + 120)
+    assert changed_events(calendar(a1, a2), calendar(a2, a1)) == []
+    assert changed_events(calendar(a1, a2), calendar(a1, a3)) == [a3, a2]
+    # The same objects in the same places are not looked at; moved ones are compared.
+    assert changed_events(old, calendar(*old.events)) == []
+    assert changed_events(old, calendar(*reversed(old.events))) == []
 
 
 def test_concerns_tells_whether_an_event_applies_to_a_workload() -> None:

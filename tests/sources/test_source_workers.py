@@ -138,3 +138,29 @@ def test_a_worker_that_dies_is_replaced_by_parsing_here(caplog: pytest.LogCaptur
     with caplog.at_level(logging.WARNING, logger="scaler.sources"):
         assert 20_000 == run(scenario(), timeout=120)
     assert any("parser process ended without an answer" in r.getMessage() for r in caplog.records)
+
+
+def test_a_change_is_worked_out_in_a_worker_as_here() -> None:
+    """The text-only part of reading a change (split, digests, the changed events read)
+    happens in a worker process; applied to the calendar in force it gives the full read."""
+    from scaler.calendar.incremental import apply, reparse
+    from scaler.sources.decoding import changes_of
+
+    calendar, layout = decode_here(MIXED, "sales.yaml")
+    assert layout is not None
+    edited = MIXED.replace("nightly", "nightly-sale")
+    here = changes_of(edited.encode(), name="sales", origin="sales.yaml", fmt="yaml",
+                      layout=layout)  # fmt: skip
+
+    async def scenario() -> object:
+        return await ParseWorkers().changes(spec("sales.yaml"), edited.encode(), "yaml", layout)
+
+    there = run(scenario(), timeout=60)
+    assert here is not None and canonical(here) == canonical(there)
+    applied = apply(there, previous=calendar, layout=layout)  # type: ignore[arg-type]
+    expected = reparse(edited, name="sales", origin="sales.yaml", previous=calendar,
+                       layout=layout)  # fmt: skip
+    assert applied is not None and expected is not None and applied[2] == 1
+    assert canonical(applied[0]) == canonical(expected[0])
+    full, _ = decode_here(edited, "sales.yaml")
+    assert canonical(applied[0]) == canonical(full)

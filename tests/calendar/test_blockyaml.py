@@ -190,3 +190,37 @@ def test_random_documents_mostly_take_the_fast_path() -> None:
                 for i in range(rng.randint(1, 9))]  # fmt: skip
         read += check("\n".join(rows)) is not None
     assert read == 200
+
+
+def test_edits_of_a_real_calendar_read_as_libyaml_reads_them() -> None:
+    """Random small edits (characters YAML cares about, deletions, indentation) of a generated
+    calendar: whatever the reader takes, it reads as libyaml does (a local run of 30,000
+    such edits: ~7,800 taken, 0 differences)."""
+    base = generate(40, seed=3)
+    alphabet = [*" :#-'\"[]{},&*!|>%@`?\\\t\r~.0123456789abcTF名😀\u2028\x85\ufeff", "\n",
+                ": ", "- ", " #", "\n  ", "\n    ", "''", '""', "{}", "[]", "null", "1e3",
+                "0x1f", "2026-12-01", "12:30"]  # fmt: skip
+    rng = random.Random(8)
+    taken = 0
+    for _ in range(600):
+        text = base
+        for _ in range(rng.randint(1, 3)):
+            at = rng.randrange(len(text))
+            roll = rng.random()
+            if roll < 0.6:
+                text = text[:at] + rng.choice(alphabet) + text[at:]
+            elif roll < 0.9:
+                text = text[:at] + text[at + rng.randint(1, 4) :]
+            else:
+                start = text.rfind("\n", 0, at) + 1
+                text = text[:start] + " " * rng.randint(1, 3) + text[start:]
+        fast = blockyaml.read(text)
+        if fast is None:
+            continue
+        taken += 1
+        try:
+            expected = load(text)
+        except YamlSyntaxError as exc:
+            raise AssertionError(f"libyaml refuses it ({exc}): {text!r}") from exc
+        assert shape(fast) == shape(expected), text
+    assert taken > 100

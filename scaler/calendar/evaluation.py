@@ -133,15 +133,12 @@ def changed_events(old: Calendar, new: Calendar) -> list[Event]:
     place in both, the same object, is unchanged (a change read from its changed events keeps
     the others); the rest are paired by name and compared."""
     kept = min(len(old.events), len(new.events))
+    moved = [i for i in range(kept) if old.events[i] is not new.events[i]]
     before: dict[str, list[Event]] = {}
-    for i in [i for i in range(kept) if old.events[i] is not new.events[i]]:
-        before.setdefault(old.events[i].name, []).append(old.events[i])
-    for event in old.events[kept:]:
+    for event in [old.events[i] for i in moved] + list(old.events[kept:]):
         before.setdefault(event.name, []).append(event)
     changed: list[Event] = []
-    for i in [i for i in range(kept) if old.events[i] is not new.events[i]]:
-        changed += _unpaired(new.events[i], before)
-    for event in new.events[kept:]:
+    for event in [new.events[i] for i in moved] + list(new.events[kept:]):
         changed += _unpaired(event, before)
     return changed + [event for events in before.values() for event in events]
 

@@ -3,9 +3,11 @@
 Parsing and validating 10,000 YAML events takes ~0.5 s of CPU and a node tree of ~70 MB. In the
 server's own process (even in a thread) it held the GIL, so every RPC meanwhile waited up to
 the 5 ms switch interval, and it left the allocator's high-water mark behind: CPython keeps an
-arena while any object in it lives. A worker process does the whole `decode_calendar`, sends
-the Calendar back pickled (shared Scale/Timing/Target objects stay shared), and exits, taking
-that memory with it; the server only unpickles the result.
+arena while any object in it lives. A worker process does the whole `read_calendar`, sends
+the Calendar (and its layout) back pickled (shared Scale/Timing/Target objects stay shared),
+and exits, taking that memory with it; the server only unpickles the result. A change of a
+calendar read before is worked out in a worker too (`changes_of`: the new text split and
+hashed, its changed events read), the server applying it to the calendar in force.
 
 Workers are forked from multiprocessing's forkserver, a small process started once with this
 module (and so the parser) imported: a fork costs a few ms, where a spawned interpreter would

@@ -89,7 +89,7 @@ class _Reader:
     def block(self, indent: int, content: str) -> Any:
         """The collection starting at the current line, whose text is `content` at column
         `indent` (for the first key of a `- key: value` item, the column after "- ")."""
-        if content[0] == "-" and (len(content) == 1 or content[1] == " "):
+        if _is_item(content):
             return self.sequence(indent)
         return self.mapping(indent, content)
 
@@ -101,7 +101,7 @@ class _Reader:
         seq.item_lines = lines
         while indents[self.at] == indent:
             content = contents[self.at]
-            if content[0] != "-" or (len(content) > 1 and content[1] != " "):
+            if not _is_item(content):
                 break  # the mapping this sequence is a value of goes on
             rest = content[1:].lstrip(" ")
             if not rest:
@@ -113,7 +113,7 @@ class _Reader:
                 continue
             number = numbers[self.at]
             lines.append(number)
-            if rest[0] == "-" and (len(rest) == 1 or rest[1] == " "):
+            if _is_item(rest):
                 raise _Unusual  # `- - a`
             if _key_end(rest) >= 0:
                 seq.append(self.mapping(indent + len(content) - len(rest), rest))
@@ -176,6 +176,7 @@ class _Reader:
 
 
 def _is_item(content: str) -> bool:
+    """Whether a line's text (after its indentation) is a `- ` sequence entry."""
     return content[0] == "-" and (len(content) == 1 or content[1] == " ")
 
 

@@ -85,6 +85,17 @@ class ServerThread:
         self.run(self.server.stop(grace))
         if self.peaks is not None:
             self.run(self.peaks.stop())
+        self.run(_cancel_the_rest())  # as asyncio.run does: a task left pending (a timeline
+        # rebuild after the last publish) would be destroyed unstarted, and its coroutine's
+        # "never awaited" warning would fail whichever test the collector happens to run in
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)
         self.loop.close()
+
+
+async def _cancel_the_rest() -> None:
+    """Cancel every other task on this loop and wait for them to end."""
+    rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in rest:
+        task.cancel()
+    await asyncio.gather(*rest, return_exceptions=True)

@@ -627,9 +627,19 @@ class PlanCache:
         changed.set()
         if self._rebuild_task is None or self._rebuild_task.done():
             try:
-                self._rebuild_task = asyncio.get_running_loop().create_task(self._rebuild_all())
+                loop = asyncio.get_running_loop()
             except RuntimeError:  # no loop (CLI, tests): timelines rebuild on first use
                 self._rebuild_task = None
+                return
+            self._rebuild_task = loop.create_task(self._rebuild_all())
+
+    async def close(self) -> None:
+        """The server stops: the rebuild in progress is cancelled and ends before the loop
+        does (a task left pending would be destroyed unstarted)."""
+        task, self._rebuild_task = self._rebuild_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     async def _rebuild_all(self) -> None:
         """Rebuild every known timeline after a swap, one after the other, in the worker.

@@ -111,3 +111,4 @@ class GrpcServer:
         if self._server is not None:
             await self._server.stop(grace)
             self._server = None
+        await self.plans.close()

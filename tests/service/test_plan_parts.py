@@ -3,6 +3,7 @@ and the merged answer is always the one of all calendars together (`value_at`)."
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Sequence
 from typing import Any
@@ -300,3 +301,19 @@ def test_missing_key_errors_appear_and_clear_as_the_calendar_and_the_clock_say(
                                                 scale=scale)  # fmt: skip
         store.publish("a", calendar(*events.values(), name="a"))
         clock.now += later
+
+
+def test_close_ends_the_rebuild_in_progress() -> None:
+    """The server's stop awaits PlanCache.close: no rebuild task outlives the loop (one left
+    pending is destroyed unstarted, and its coroutine's warning lands in a later test)."""
+
+    async def scenario() -> None:
+        store = CalendarStore({"a": "a.yaml"})
+        cache = PlanCache(store, clock=Clock(T0))
+        store.publish("a", calendar(aimed("e", "all", 0, 3), name="a"))
+        task = cache._rebuild_task
+        assert task is not None and not task.done()
+        await cache.close()
+        assert task.done() and cache._rebuild_task is None
+
+    asyncio.run(scenario())

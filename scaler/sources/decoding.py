@@ -31,7 +31,6 @@ __all__ = [
     "Rereader",
     "changes_of",
     "decode_calendar",
-    "decode_for",
     "detect_format",
     "read_calendar",
     "read_for",
@@ -128,14 +127,6 @@ def decode_calendar(
         ) from exc
 
 
-async def decode_for(spec: SourceSpec, content: bytes, fmt: Format | None) -> Calendar:
-    """`decode_calendar` with a source's name, origin and iCalendar settings, in a worker
-    thread: parsing a large calendar on the event loop would hold up every RPC meanwhile."""
-    return await asyncio.to_thread(
-        decode_calendar, content, name=spec.name, origin=spec.origin, fmt=fmt, ical=spec.ical
-    )
-
-
 def read_calendar(
     content: bytes,
     *,
@@ -153,7 +144,8 @@ def read_calendar(
 async def read_for(
     spec: SourceSpec, content: bytes, fmt: Format | None
 ) -> tuple[Calendar, Layout | None]:
-    """`read_calendar` with a source's settings, in a worker thread."""
+    """`read_calendar` with a source's settings, in a worker thread: parsing a large
+    calendar on the event loop would hold up every RPC meanwhile."""
     return await asyncio.to_thread(
         read_calendar, content, name=spec.name, origin=spec.origin, fmt=fmt, ical=spec.ical
     )
@@ -200,7 +192,8 @@ class CalendarReader(Protocol):
 
 
 class _InThreads:
-    """Reading in a thread of the server (URL sources; worker processes read files)."""
+    """Reading in a thread of the server (where there are no parser processes: tests, and
+    a parser process that ended without an answer)."""
 
     async def read(
         self, spec: SourceSpec, content: bytes, fmt: Format | None

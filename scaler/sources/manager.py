@@ -65,7 +65,7 @@ class SourceManager:
         limits = limits or FetchLimits()
         self._retry_initial = limits.retry_initial
         self.sources: list[_Source] = []
-        workers = ParseWorkers()  # calendar files are parsed in worker processes
+        workers = ParseWorkers()  # calendars are parsed in worker processes
         for spec in specs:
             if spec.kind == "file":
                 self.sources.append(
@@ -87,6 +87,7 @@ class SourceManager:
                         state=self.state,
                         rng=rng,
                         clock=clock,
+                        reader=workers,
                     )
                 )
         self._tasks: list[asyncio.Task[None]] = []

@@ -25,7 +25,7 @@ from scaler.calendar.timefmt import format_duration
 from scaler.errors import SourceError, UsageError
 from scaler.sources.config import SourceSpec
 from scaler.sources.content_encoding import ACCEPT_ENCODING, Decoder
-from scaler.sources.decoding import THREADS, Rereader, decode_for, detect_format
+from scaler.sources.decoding import THREADS, CalendarReader, Rereader, detect_format
 from scaler.sources.reporting import Reporter, log
 from scaler.sources.state import SavedContent, StateDir
 from scaler.sources.store import CalendarStore
@@ -77,8 +77,11 @@ class UrlSource:
         state: StateDir | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
+        reader: CalendarReader = THREADS,
     ) -> None:
+        """`reader`: what parses the content (the parser processes in `serve`)."""
         self.spec = spec
+        self._reader = reader
         self.settled = asyncio.Event()  # set once the first fetch succeeded or failed
         self._store = store
         self._reporter = Reporter(store, spec.name, spec.origin)
@@ -112,7 +115,7 @@ class UrlSource:
         self._state_tried = False
         self._rejected: tuple[bytes, SourceError] | None = None  # last refused content, and why
         # A change re-reads only the events whose text changed.
-        self._rereader = Rereader(spec, THREADS)
+        self._rereader = Rereader(spec, reader)
         self._state_failing = False
 
     def _client(self) -> httpx.AsyncClient:
@@ -322,9 +325,9 @@ class UrlSource:
 
     async def _decode_saved(self, saved: SavedContent) -> Calendar:
         """The state copy's calendar; SourceError if it is unusable (HTML included)."""
-        return await decode_for(
-            self.spec, saved.content, detect_format(saved.content_type, self._url)
-        )
+        fmt = detect_format(saved.content_type, self._url)
+        calendar, _ = await self._reader.read(self.spec, saved.content, fmt)
+        return calendar
 
     async def _load_state(self) -> SavedContent | None:
         if self._state is None:

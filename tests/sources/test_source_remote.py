@@ -7,10 +7,12 @@ and that no reader ever saw anything but a complete calendar.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import gzip
 import json
 import logging
+import multiprocessing
 import ssl
 import time
 import tracemalloc
@@ -498,3 +500,33 @@ def test_a_changed_remote_calendar_is_read_from_its_changed_events(
             run(scenario(), timeout=60)
     loads = [r.getMessage() for r in caplog.records if "loaded from" in r.getMessage()]
     assert loads[-1].endswith(": 301 events (1 new or changed, the others as they were)"), loads
+
+
+def test_a_url_calendar_is_parsed_in_a_parser_process() -> None:
+    """As file calendars are: the server's interpreter lock and memory stay out of it."""
+    events = "".join(
+        f"  - name: e{i}\n    start: 2026-12-01T00:00:00Z\n    duration: 1h\n"
+        f"    scale: {{replicas: {i % 50}}}\n"
+        for i in range(20_000)
+    )
+    with CalendarServer() as server:
+        server.serve(f"version: 1\nevents:\n{events}")
+        limits = dataclasses.replace(LIMITS, max_bytes=5 * 2**20, read_timeout=10.0,
+                                     attempt_timeout=30.0)  # fmt: skip
+        store, manager = url_source(server.url(), limits=limits, initial_wait=60.0)
+        parsers: set[str] = set()
+
+        async def scenario() -> None:
+            async with manager:
+                pass
+
+        async def watch() -> None:
+            loading = asyncio.ensure_future(scenario())
+            while not loading.done():
+                parsers.update(p.name for p in multiprocessing.active_children())
+                await asyncio.sleep(0.005)
+            await loading
+
+        run(watch(), timeout=120)
+        assert "calendar-parser-sales" in parsers
+        assert health(store).events == 20_000

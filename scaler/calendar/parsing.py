@@ -96,6 +96,11 @@ def _line(node: Any, key: str | None = None, default: int = 1) -> int:
     return default
 
 
+def _unknown(node: Map, known: Set[str]) -> list[str]:
+    """The keys of `node` not in `known`, sorted (the usual answer, none, found first)."""
+    return [] if known >= node.keys() else sorted(set(node) - known)
+
+
 def _suggest(key: str, known: Set[str]) -> str:
     """`did you mean 'leadTime'?`, or the list of known keys."""
     close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.5)
@@ -121,7 +126,7 @@ def _parse_scale(
                      "e.g. scale: {replicas: 10}", event)  # fmt: skip
         return None
     keys = _SCALE_OR_LIKE_KEYS if like else _SCALE_KEYS
-    unknown = [] if keys.issuperset(node) else sorted(set(node) - keys)
+    unknown = _unknown(node, keys)
     for key in unknown:
         if key == "like":
             problems.add(_line(node, key), "otherwise cannot be like itself; give it "
@@ -254,7 +259,7 @@ def _parse_targets(
             problems.add(item_line, "each target must be a mapping of namespace, name, labels, "
                          "scale", event)  # fmt: skip
             continue
-        for key in [] if _TARGET_KEYS.issuperset(item) else sorted(set(item) - _TARGET_KEYS):
+        for key in _unknown(item, _TARGET_KEYS):
             problems.add(_line(item, key), f"target has unknown key {key!r}; "
                          f"{_suggest(key, _TARGET_KEYS)}", event)  # fmt: skip
         labels: dict[str, str] = {}
@@ -362,7 +367,7 @@ def _event(
     elif not EVENT_NAME.fullmatch(name):
         problems.add(_line(node, "name", line), "name must be 1-63 characters of a-z, 0-9 and "
                      "'-', e.g. name: black-friday", label)  # fmt: skip
-    for key in [] if _EVENT_KEYS.issuperset(node) else sorted(set(node) - _EVENT_KEYS):
+    for key in _unknown(node, _EVENT_KEYS):
         problems.add(_line(node, key), f"unknown key {key!r}; {_suggest(key, _EVENT_KEYS)}",
                      label)  # fmt: skip
 
@@ -623,7 +628,7 @@ def _parse_yaml_calendar(text: str, *, name: str, origin: str) -> Calendar:
     if not isinstance(root, Map):
         raise CalendarError(f"{origin}:1: a calendar is a mapping with version: 1 and events: "
                             "[...]; see the README's calendar reference")  # fmt: skip
-    for key in sorted(set(root) - _TOP_KEYS):
+    for key in _unknown(root, _TOP_KEYS):
         problems.add(_line(root, key), f"unknown top-level key {key!r}; "
                      f"{_suggest(key, _TOP_KEYS)}")  # fmt: skip
     version = root.get("version")
@@ -637,7 +642,7 @@ def _parse_yaml_calendar(text: str, *, name: str, origin: str) -> Calendar:
     raw_defaults = root.get("defaults")
     if raw_defaults is not None:
         if isinstance(raw_defaults, Map):
-            for key in sorted(set(raw_defaults) - _DEFAULT_KEYS):
+            for key in _unknown(raw_defaults, _DEFAULT_KEYS):
                 problems.add(_line(raw_defaults, key), f"defaults has unknown key {key!r}; "
                              f"{_suggest(key, _DEFAULT_KEYS)}")  # fmt: skip
             defaults = _timing(raw_defaults, problems, defaults, None)

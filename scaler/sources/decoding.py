@@ -33,7 +33,6 @@ __all__ = [
     "decode_calendar",
     "detect_format",
     "read_calendar",
-    "read_for",
 ]
 
 Format = Literal["yaml", "json", "ical"]
@@ -141,16 +140,6 @@ def read_calendar(
     return calendar, _layout_for(content, fmt, calendar)
 
 
-async def read_for(
-    spec: SourceSpec, content: bytes, fmt: Format | None
-) -> tuple[Calendar, Layout | None]:
-    """`read_calendar` with a source's settings, in a worker thread: parsing a large
-    calendar on the event loop would hold up every RPC meanwhile."""
-    return await asyncio.to_thread(
-        read_calendar, content, name=spec.name, origin=spec.origin, fmt=fmt, ical=spec.ical
-    )
-
-
 def _yaml_text(content: bytes, fmt: Format | None) -> str | None:
     """The text of content that may be a YAML calendar (the rest is read in full)."""
     if fmt not in (None, "yaml"):
@@ -198,7 +187,9 @@ class _InThreads:
     async def read(
         self, spec: SourceSpec, content: bytes, fmt: Format | None
     ) -> tuple[Calendar, Layout | None]:
-        return await read_for(spec, content, fmt)
+        return await asyncio.to_thread(
+            read_calendar, content, name=spec.name, origin=spec.origin, fmt=fmt, ical=spec.ical
+        )
 
     async def changes(
         self, spec: SourceSpec, content: bytes, fmt: Format | None, layout: Layout

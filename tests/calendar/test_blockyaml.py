@@ -224,3 +224,14 @@ def test_edits_of_a_real_calendar_read_as_libyaml_reads_them() -> None:
             raise AssertionError(f"libyaml refuses it ({exc}): {text!r}") from exc
         assert shape(fast) == shape(expected), text
     assert taken > 100
+
+
+def test_nesting_past_the_interpreters_depth_is_left_to_libyaml() -> None:
+    """A calendar controls how deep it nests: the reader never fails on it, it steps aside
+    (libyaml's read then says what is wrong)."""
+    deep_flow = "a: " + "[" * 5000 + "]" * 5000
+    deep_block = "\n".join(" " * i + f"k{i}:" for i in range(3000)) + " 1"
+    for text in (deep_flow, deep_block):
+        assert blockyaml.read(text) is None
+    with pytest.raises(YamlSyntaxError):
+        load(deep_flow)

@@ -18,6 +18,13 @@ else and the whole calendar is read as before (`None`):
 
 `layout_of` checks the split against a full read's events (one piece per event, each event's
 line inside its piece) before anything is reused, so a piece is never mistaken for an event.
+
+The same split reads a large calendar on several cores at once (`read_part`, then `join`):
+part k is the header, blank lines in place of the events before its own, its share of the
+events and the trailer, so every line keeps its number; what the parts read together is what
+the full read gives. Anything a part cannot settle alone sends the calendar to the full read
+(`None`): a problem anywhere (the full read gives the messages, in line order), `like` scales,
+an event name used in two parts.
 Pure: text in, calendar out.
 """
 
@@ -35,7 +42,17 @@ from scaler.calendar.model import Calendar, Event
 from scaler.calendar.parsing import like_scales, parse_yaml_calendar
 from scaler.errors import CalendarError
 
-__all__ = ["Changes", "Layout", "apply", "changes", "layout_of", "reparse"]
+__all__ = [
+    "Changes",
+    "Layout",
+    "Part",
+    "apply",
+    "changes",
+    "join",
+    "layout_of",
+    "read_part",
+    "reparse",
+]
 
 # Patterns start at a "\n" (fast to find) rather than at `^` (tried at every character).
 _EVENTS = re.compile(r"\nevents:[ ]*(?:#[^\n]*)?(?=\n|$)")  # the top-level key, alone
@@ -70,11 +87,12 @@ class _Split:
     trailer: str
     header_lines: int
 
-    def layout(self) -> Layout:
+    def layout(self, lo: int = 0, hi: int | None = None) -> Layout:
+        """The layout of the whole text, or of its events lo:hi (for `read_part`)."""
         context = hashlib.blake2b(self.header.encode(), digest_size=_DIGEST)
         context.update(b"\0" + self.trailer.encode())
-        digests = b"".join(_digest(p) for p in self.pieces)
-        return Layout(context.digest(), digests, array("I", self.starts))
+        digests = b"".join(_digest(p) for p in self.pieces[lo:hi])
+        return Layout(context.digest(), digests, array("I", self.starts[lo:hi]))
 
 
 def _digest(piece: str) -> bytes:
@@ -137,16 +155,63 @@ def _likes(events: Sequence[Event]) -> bool:
     return any(like_scales(e) for e in events)
 
 
+def _inside(events: Sequence[Event], starts: Sequence[int], pieces: Sequence[str]) -> bool:
+    """One event per piece, each event's line inside its piece."""
+    if len(events) != len(pieces):
+        return False
+    for event, start, piece in zip(events, starts, pieces, strict=True):
+        if not start <= event.line < start + _lines(piece):
+            return False
+    return True
+
+
 def layout_of(text: str, calendar: Calendar) -> Layout | None:
     """The layout of `calendar`, read in full from `text`; None when a later change of it
     must be read in full too."""
     split = _split(text)
-    if split is None or len(split.pieces) != len(calendar.events) or _likes(calendar.events):
+    if split is None or _likes(calendar.events):
         return None
-    for event, start, piece in zip(calendar.events, split.starts, split.pieces, strict=True):
-        if not start <= event.line < start + _lines(piece):
-            return None
-    return split.layout()
+    return split.layout() if _inside(calendar.events, split.starts, split.pieces) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """The events of one part of a calendar's text (`read_part`), and their layout."""
+
+    events: tuple[Event, ...]
+    layout: Layout  # the whole text's context; the digests and starts of this part's events
+
+
+def read_part(text: str, *, name: str, origin: str, index: int, count: int) -> Part | None:
+    """The events of part `index` of `count` (consecutive events, as even as can be) read as
+    the full read of `text` would read them; None when the calendar must be read in full."""
+    split = _split(text)
+    if split is None or len(split.pieces) < count:
+        return None
+    lo, hi = (len(split.pieces) * k // count for k in (index, index + 1))
+    pieces = split.pieces[lo:hi]
+    before = sum(piece.count("\n") for piece in split.pieces[:lo])  # all end with \n
+    document = split.header + "\n" * before + "".join(pieces) + split.trailer
+    try:
+        events = parse_yaml_calendar(document, name=name, origin=origin).events
+    except CalendarError:
+        return None
+    if _likes(events) or not _inside(events, split.starts[lo:hi], pieces):
+        return None
+    return Part(events, split.layout(lo, hi))
+
+
+def join(parts: Sequence[Part], *, name: str, origin: str) -> tuple[Calendar, Layout] | None:
+    """The calendar the parts of one text make (in order), and its layout; None when an
+    event name is used in two parts (the full read reports it)."""
+    events = tuple(itertools.chain.from_iterable(part.events for part in parts))
+    if len({e.name for e in events}) != len(events):
+        return None
+    starts: array[int] = array("I")
+    for part in parts:
+        starts.extend(part.layout.starts)
+    layout = Layout(parts[0].layout.context, b"".join(p.layout.digests for p in parts), starts)
+    return Calendar(name=name, origin=origin, events=events), layout
 
 
 @dataclass(frozen=True, slots=True)

@@ -531,6 +531,7 @@ def _recurring(
     )  # fmt: skip
 
 
+@functools.cache  # one set per country: its days are looked up once per year, not per event
 def _holidays(country: str, subdivision: str | None) -> HolidaySet:
     import holidays  # lazily: it imports a module per country
 

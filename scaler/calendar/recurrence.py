@@ -132,6 +132,11 @@ class HolidaySet:
     def __contains__(self, day: object) -> bool:
         return isinstance(day, dt.date) and day in self._year(day.year)
 
+    def prepare(self, years: Iterable[int]) -> None:
+        """Look up the days of `years` now (they travel with the set when it is pickled)."""
+        for year in years:
+            self._year(year)
+
 
 @dataclass(frozen=True, kw_only=True, eq=False, slots=True)
 class CronSchedule:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 from urllib.parse import urlsplit
 
-from scaler.calendar.incremental import Changes, Layout, apply, changes, layout_of
-from scaler.calendar.model import Calendar, Scale, Timing
+from scaler.calendar.incremental import Changes, Layout, Part, apply, changes, layout_of, read_part
+from scaler.calendar.model import Calendar, Event, Scale, Timing
 from scaler.calendar.parsing import parse_calendar
+from scaler.calendar.recurrence import CronSchedule
 from scaler.calendar.timefmt import parse_zone
 from scaler.errors import CalendarError, SourceError
 
@@ -33,6 +35,7 @@ __all__ = [
     "decode_calendar",
     "detect_format",
     "read_calendar",
+    "read_part_of",
 ]
 
 Format = Literal["yaml", "json", "ical"]
@@ -115,8 +118,9 @@ def decode_calendar(
         )
     try:
         if looks_ical:
-            return _parse_ical(text, name=name, origin=origin, options=ical or IcalOptions())
-        return parse_calendar(content, name=name, origin=origin)
+            calendar = _parse_ical(text, name=name, origin=origin, options=ical or IcalOptions())
+        else:
+            calendar = parse_calendar(content, name=name, origin=origin)
     except CalendarError as exc:
         reason = "parse" if exc.__cause__ is not None else "invalid"
         raise SourceError(_summary(exc.problems), reason=reason) from exc
@@ -124,6 +128,19 @@ def decode_calendar(
         raise SourceError(
             f"{origin}: could not be read ({type(exc).__name__}: {exc})", reason="parse"
         ) from exc
+    _look_up_holidays(calendar.events)
+    return calendar
+
+
+def _look_up_holidays(events: Iterable[Event]) -> None:
+    """The days of last year, this year and next of every holiday set the events exclude,
+    looked up where they are read: a parser process has the holidays package loaded, where
+    the server's first answers would wait ~0.25 s to import it."""
+    year = dt.datetime.now(dt.UTC).year
+    sets = {id(h): h for e in events if isinstance(e.schedule, CronSchedule)
+            for h in e.schedule.excluded_holidays}  # fmt: skip
+    for found in sets.values():
+        found.prepare(range(year - 1, year + 2))
 
 
 def read_calendar(
@@ -158,6 +175,20 @@ def _layout_for(content: bytes, fmt: Format | None, calendar: Calendar) -> Layou
     return None if text is None else layout_of(text, calendar)
 
 
+def read_part_of(
+    content: bytes, *, name: str, origin: str, fmt: Format | None, index: int, count: int
+) -> Part | None:
+    """Part `index` of `count` of a YAML calendar's events, read as the full read would
+    (calendar.incremental.read_part); None: read it in full, which also gives any problem's
+    messages."""
+    text = _yaml_text(content, fmt)
+    part = None if text is None else read_part(text, name=name, origin=origin, index=index,
+                                               count=count)  # fmt: skip
+    if part is not None:
+        _look_up_holidays(part.events)
+    return part
+
+
 def changes_of(
     content: bytes, *, name: str, origin: str, fmt: Format | None, layout: Layout
 ) -> Changes | None:
@@ -165,7 +196,10 @@ def changes_of(
     texts alone (calendar.incremental.changes); None to read it in full, which also gives
     any problem's messages."""
     text = _yaml_text(content, fmt)
-    return None if text is None else changes(text, name=name, origin=origin, layout=layout)
+    found = None if text is None else changes(text, name=name, origin=origin, layout=layout)
+    if found is not None:
+        _look_up_holidays(found.read)
+    return found
 
 
 class CalendarReader(Protocol):

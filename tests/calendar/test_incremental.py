@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.gen_calendar import generate
-from scaler.calendar.incremental import Layout, layout_of, reparse
+from scaler.calendar.incremental import Layout, join, layout_of, read_part, reparse
 from scaler.calendar.model import Calendar, Event
 from scaler.calendar.parsing import parse_yaml_calendar
 from scaler.calendar.recurrence import CronSchedule
@@ -241,3 +241,78 @@ def test_at_most_max_100_or_a_tenth_of_the_events_are_read_in_the_server() -> No
     assert found is not None and found[2] == incremental.MIN_CHANGED
     assert fingerprint(found[0]) == fingerprint(full(change(incremental.MIN_CHANGED)))
     assert again(change(incremental.MIN_CHANGED + 1), before) is None
+
+
+# -- a calendar read in parts (several cores) ---------------------------------------------------
+
+
+def in_parts(text: str, count: int) -> tuple[Calendar, Layout] | None:
+    parts = [read_part(text, name="sales", origin=ORIGIN, index=k, count=count)
+             for k in range(count)]  # fmt: skip
+    if any(p is None for p in parts):
+        return None
+    return join([p for p in parts if p is not None], name="sales", origin=ORIGIN)
+
+
+@pytest.mark.parametrize("count", [2, 3, 7])
+def test_a_calendar_read_in_parts_is_the_full_read(count: int) -> None:
+    calendar, layout = read(BASE)
+    found = in_parts(BASE, count)
+    assert found is not None
+    assert fingerprint(found[0]) == fingerprint(calendar)  # lines included
+    assert found[1] == layout  # so its next change is read from the changed events
+
+
+def test_parts_read_the_zone_and_exclusions_after_the_list() -> None:
+    text = (
+        "version: 1\nevents:\n"
+        + "".join(f"- name: s{i}\n  schedule: '0 21 * * *'\n  duration: 1h\n"
+                  f"  exclude: [year-end]\n  scale: {{replicas: {i + 2}}}\n\n# note\n"
+                  for i in range(9))
+        + "timezone: Europe/Berlin\nexclusions:\n  year-end: [2026-12-31]\n"
+    )
+    found = in_parts(text, 4)
+    assert found is not None and fingerprint(found[0]) == fingerprint(full(text))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), edits=st.integers(0, 4), count=st.integers(2, 5))
+def test_parts_read_any_edited_calendar_as_the_full_read_or_not_at_all(
+    seed: int, edits: int, count: int
+) -> None:
+    rng = random.Random(seed)
+    text = generate(40, seed=seed % 50)
+    for _ in range(edits):
+        text = _edit(text, rng)
+    found = in_parts(text, count)
+    try:
+        expected = full(text)
+    except CalendarError:
+        assert found is None  # the full read gives the messages
+        return
+    if found is not None:
+        assert fingerprint(found[0]) == fingerprint(expected)
+        assert found[1] == layout_of(text, expected)
+
+
+@pytest.mark.parametrize(
+    ("description", "edit"),
+    [
+        ("a problem in the last part", lambda t: "duration: x".join(t.rsplit("duration: ", 1))),
+        ("a name used in two parts", lambda t: t + "  - name: sale-000001\n"
+                                           "    start: 2027-11-01T00:00\n    duration: 1h\n"
+                                           "    scale: {replicas: 2}\n"),
+        ("a like scale", lambda t: t + "  - name: sized\n    start: 2027-11-01T00:00\n"
+                                       "    duration: 1h\n    scale: {like: sale-000001}\n"),
+        ("fewer events than parts", lambda t: t[: t.index("\n  - name: ", t.index("- name: ")) + 1]),
+    ],
+)  # fmt: skip
+def test_what_parts_leave_to_the_full_read(description: str, edit: Any) -> None:
+    text = edit(BASE)
+    assert text != BASE, description
+    assert in_parts(text, 3) is None
+    if description in ("a problem in the last part", "a name used in two parts"):
+        with pytest.raises(CalendarError):  # the full read reports it, with its line
+            full(text)
+    else:
+        full(text)  # a good calendar, only not one for parts

@@ -125,8 +125,8 @@ def test_a_worker_that_dies_is_replaced_by_parsing_here(caplog: pytest.LogCaptur
     content = f"version: 1\ntimezone: UTC\nevents:\n{events}"
 
     async def scenario() -> int:
-        work = asyncio.ensure_future(
-            ParseWorkers().read(spec("sales.yaml"), content.encode(), "yaml")
+        work = asyncio.ensure_future(  # one process: a read in full, not in parts
+            ParseWorkers(1).read(spec("sales.yaml"), content.encode(), "yaml")
         )
         while not (workers := multiprocessing.active_children()):
             await asyncio.sleep(0.001)
@@ -164,3 +164,97 @@ def test_a_change_is_worked_out_in_a_worker_as_here() -> None:
     assert canonical(applied[0]) == canonical(expected[0])
     full, _ = decode_here(edited, "sales.yaml")
     assert canonical(applied[0]) == canonical(full)
+
+
+def big_calendar(events: int, extra: str = "") -> str:
+    body = "".join(
+        f"  - name: sale-{i}\n    start: 2026-11-{1 + i % 28:02d}T{i % 24:02d}:00\n"
+        f"    duration: {1 + i % 5}h\n    scale: {{replicas: {2 + i % 40}}}\n"
+        + (f"  - name: nightly-{i}\n    schedule: '0 21 * * *'\n    duration: 1h\n"
+           f"    exclude: ['holidays:JP']\n    scale: {{load: {100 * i}}}\n" if i % 50 == 0 else "")
+        for i in range(events)
+    )  # fmt: skip
+    return f"version: 1\ntimezone: Asia/Tokyo\nevents:\n{body}{extra}"
+
+
+def read_watching(workers: ParseWorkers, content: str) -> tuple[tuple[Calendar, Layout | None], int]:
+    """(what `workers` read, the most parser processes seen at once)."""
+
+    async def scenario() -> tuple[tuple[Calendar, Layout | None], int]:
+        work = asyncio.ensure_future(workers.read(spec("sales.yaml"), content.encode(), "yaml"))
+        most = 0
+        while not work.done():
+            most = max(most, len([p for p in multiprocessing.active_children()
+                                  if p.name == "calendar-parser-sales"]))  # fmt: skip
+            await asyncio.sleep(0.002)
+        return await work, most
+
+    return run(scenario(), timeout=120)
+
+
+def test_a_large_calendar_is_read_in_parts_on_the_free_cores_as_in_full() -> None:
+    content = big_calendar(8_000)
+    assert len(content) > 256 * 1024  # workers.SPLIT_BYTES
+    (calendar, layout), most = read_watching(ParseWorkers(2), content)
+    assert most == 2
+    here, here_layout = decode_here(content, "sales.yaml")
+    assert canonical(calendar) == canonical(here)
+    assert layout == here_layout  # its next change is read from the changed events
+
+
+def test_a_large_calendar_with_a_problem_reports_what_the_full_read_reports() -> None:
+    for extra in (
+        "  - name: sale-3\n    start: 2027-01-01T00:00\n    duration: 1h\n"
+        "    scale: {replicas: 2}\n",  # a name the first part uses
+        "  - name: late\n    start: 2027-01-01T00:00\n    duration: 1x\n"
+        "    scale: {replicas: 2}\n",
+    ):
+        content = big_calendar(8_000, extra)
+        with pytest.raises(SourceError) as here:
+            decode_here(content, "sales.yaml")
+        with pytest.raises(SourceError) as there:
+            read_watching(ParseWorkers(2), content)
+        assert str(there.value) == str(here.value)
+        assert "sales.yaml:" in str(there.value)
+
+
+def test_parts_whose_processes_die_are_read_in_full(caplog: pytest.LogCaptureFixture) -> None:
+    content = big_calendar(8_000)
+
+    async def scenario() -> int:
+        work = asyncio.ensure_future(
+            ParseWorkers(2).read(spec("sales.yaml"), content.encode(), "yaml")
+        )
+        while len(workers := multiprocessing.active_children()) < 2:
+            await asyncio.sleep(0.001)
+        for worker in workers:
+            os.kill(worker.pid or 0, signal.SIGKILL)
+        calendar, _ = await work
+        return len(calendar.events)
+
+    with caplog.at_level(logging.WARNING, logger="scaler.sources"):
+        assert len(decode_here(content, "sales.yaml")[0].events) == run(scenario(), timeout=120)
+    assert any("reading it in full instead" in r.getMessage() for r in caplog.records)
+
+
+def test_holidays_come_looked_up_with_the_calendar(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's first answers need no holidays lookup (its import is ~0.25 s): a parser
+    process looks up last year's, this year's and next year's days, and every event that
+    excludes a country's holidays shares one set of them."""
+    calendar, _ = decode_in_worker(big_calendar(400), "sales.yaml")
+    import holidays
+
+    def no_lookups(*args: object, **kwargs: object) -> None:
+        raise AssertionError("holidays were looked up in the server")
+
+    monkeypatch.setattr(holidays, "country_holidays", no_lookups)
+    sets = {id(h): h for e in calendar.events if hasattr(e.schedule, "excluded_holidays")
+            for h in e.schedule.excluded_holidays}  # fmt: skip
+    assert len(sets) == 1 and sum("nightly" in e.name for e in calendar.events) == 8
+    (japan,) = sets.values()
+    year = dt.datetime.now(dt.UTC).year
+    for day in (dt.date(year - 1, 1, 1), dt.date(year, 5, 3), dt.date(year + 1, 11, 23)):
+        assert day in japan  # New Year's Day, Constitution Day, Labour Thanksgiving Day
+    assert dt.date(year, 6, 10) not in japan
+    with pytest.raises(AssertionError, match="looked up in the server"):
+        _ = dt.date(year + 2, 1, 1) in japan  # beyond those years: looked up when asked

@@ -27,9 +27,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from pathlib import Path
 
-    from scaler.sources import workers
+    from scaler.sources import forkserver
 
-    workers.start()  # as `serve` does: the parser process starts while the server imports
+    forkserver.start()  # as `serve` does: the parser process starts while the server imports
     from scaler.app import ServeOptions, run
     from scaler.cli import example_calendar
 

@@ -595,9 +595,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from scaler.sources import workers
+    from scaler.sources import forkserver
 
-    workers.start()  # before the server's own imports: the parser process starts meanwhile
+    forkserver.start()  # before the server's own imports: the parser process starts meanwhile
     from scaler.app import ServeOptions, run
 
     calendars = list(args.calendar)

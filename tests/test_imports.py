@@ -27,3 +27,11 @@ def test_the_parser_processes_import_the_parser_only(heavy: str) -> None:
     modules = imported_after("import scaler.sources.workers, scaler.sources.warmup")
     assert "scaler.calendar.blockyaml" in modules
     assert heavy not in modules
+
+
+def test_serve_starts_the_forkserver_before_importing_the_parser() -> None:
+    """`serve` starts the parser processes' forkserver first thing: what that takes must
+    not import the parser (~0.25 s), which the forkserver's interpreter imports meanwhile."""
+    modules = imported_after("import scaler.sources.forkserver")
+    assert "multiprocessing.forkserver" in modules
+    assert not {m for m in modules if m.startswith("scaler.calendar")}

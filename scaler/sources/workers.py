@@ -1,4 +1,5 @@
-"""Calendars parsed in a worker process, one process per calendar read.
+"""Calendars parsed in a worker process, one process per calendar read (or per part of a
+large one, `ParseWorkers.read`).
 
 Parsing and validating 10,000 YAML events takes ~0.5 s of CPU and a node tree of ~70 MB. In the
 server's own process (even in a thread) it held the GIL, so every RPC meanwhile waited up to
@@ -9,8 +10,8 @@ and exits, taking that memory with it; the server only unpickles the result. A c
 calendar read before is worked out in a worker too (`changes_of`: the new text split and
 hashed, its changed events read), the server applying it to the calendar in force.
 
-Workers are forked from multiprocessing's forkserver, a small process started once with this
-module (and so the parser) imported: a fork costs a few ms, where a spawned interpreter would
+Workers are forked from multiprocessing's forkserver (forkserver.py), a small process started
+once with this module (and so the parser) imported: a fork costs a few ms, where a spawned interpreter would
 import the parser anew (~0.3 s). Never a plain fork of the server: grpc's threads make that
 unsafe. Where forkserver is missing, or a worker dies (killed for memory, say), the calendar is
 parsed in a thread as before, so a reload is never lost.
@@ -22,17 +23,13 @@ import asyncio
 import contextlib
 import copyreg
 import dataclasses
-import functools
 import io
 import logging
-import multiprocessing
-import multiprocessing.forkserver
 import operator
 import os
 import pickle
 from collections.abc import Awaitable, Callable, Iterator
 from multiprocessing.connection import Connection
-from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
@@ -41,27 +38,15 @@ from scaler.calendar.model import Calendar, Event, Once, Target
 from scaler.calendar.parsing import reading
 from scaler.calendar.recurrence import CronSchedule
 from scaler.errors import SourceError
+from scaler.sources import forkserver
 from scaler.sources.decoding import THREADS, Format, changes_of, read_calendar, read_part_of
 
 if TYPE_CHECKING:  # not at run time: the parser processes need none of the config reader
     from scaler.sources.config import SourceSpec
 
-__all__ = ["ParseWorkers", "start"]
+__all__ = ["SPLIT_BYTES", "ParseWorkers"]
 
 log = logging.getLogger("scaler.sources")
-
-
-@functools.cache
-def _context() -> ForkServerContext | None:
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return None
-    context = multiprocessing.get_context("forkserver")
-    # Before the forkserver starts (it is started once): the parser, warmed up (warmup.py:
-    # else every worker would import the holidays package's countries again, ~0.2 s). Not the
-    # iCalendar reader: its import would delay the first YAML read at start-up by ~0.5 s; a
-    # worker that reads an .ics file imports it itself.
-    context.set_forkserver_preload([__name__, "scaler.sources.warmup"])
-    return context
 
 
 def _slots(cls: type) -> tuple[Callable[[Any], tuple[Any, ...]], tuple[Any, ...]]:
@@ -129,14 +114,6 @@ def _run(
             process.join()
 
 
-def start() -> None:
-    """Start the forkserver now, if it is not running: its interpreter imports the parser
-    while this process goes on with its own imports and start-up (`serve` calls it first
-    thing: ~0.5 s sooner to the first calendar here)."""
-    if _context() is not None:
-        multiprocessing.forkserver.ensure_running()
-
-
 SPLIT_BYTES = 256 * 1024  # ~1,500 events: a calendar this large is read on the free cores
 
 
@@ -148,15 +125,15 @@ class ParseWorkers:
         self._processes = processes or os.cpu_count() or 1
         self._slots = asyncio.Semaphore(self._processes)
         self._asked = 0  # processes asked for and not done: those running and those waiting
-        start()
+        forkserver.start()
 
     async def read(
         self, spec: SourceSpec, content: bytes, fmt: Format | None
     ) -> tuple[Calendar, Layout | None]:
         """`decoding.read_calendar` in a worker process (or in parts: `_read_in_parts`);
         SourceError when the content is rejected."""
-        free = self._processes - self._asked
-        if free > 1 and len(content) >= SPLIT_BYTES and fmt in (None, "yaml") and _context():
+        free = self._processes - self._asked if forkserver.context() else 0
+        if free > 1 and len(content) >= SPLIT_BYTES and fmt in (None, "yaml"):
             with self._asking(free):  # now: another read looking next finds them taken
                 joined = await self._read_in_parts(spec, content, fmt, free)
             if joined is not None:
@@ -214,7 +191,7 @@ class ParseWorkers:
     ) -> Any:  # fmt: skip
         """`job(content, name=, origin=, **kwargs)` in a worker process; `here()` where
         there is none, or when the worker ends without an answer (logged, with `instead`)."""
-        context = _context()
+        context = forkserver.context()
         if context is None:
             return await here()
         async with self._slots:

@@ -11,10 +11,10 @@ calendar read before is worked out in a worker too (`changes_of`: the new text s
 hashed, its changed events read), the server applying it to the calendar in force.
 
 Workers are forked from multiprocessing's forkserver (forkserver.py), a small process started
-once with this module (and so the parser) imported: a fork costs a few ms, where a spawned interpreter would
-import the parser anew (~0.3 s). Never a plain fork of the server: grpc's threads make that
-unsafe. Where forkserver is missing, or a worker dies (killed for memory, say), the calendar is
-parsed in a thread as before, so a reload is never lost.
+once with this module (and so the parser) imported: a fork costs a few ms, where a spawned
+interpreter would import the parser anew (~0.3 s). Never a plain fork of the server: grpc's
+threads make that unsafe. Where forkserver is missing, or a worker dies (killed for memory,
+say), the calendar is parsed in a thread as before, so a reload is never lost.
 """
 
 from __future__ import annotations

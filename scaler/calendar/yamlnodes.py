@@ -82,6 +82,7 @@ class YamlSyntaxError(ValueError):
 class Map(dict[str, Any]):
     """A mapping that remembers its line and the line of each key."""
 
+    __slots__ = ("key_lines", "line")
     line: int
     key_lines: dict[str, int]
 
@@ -89,6 +90,7 @@ class Map(dict[str, Any]):
 class Seq(list[Any]):
     """A sequence that remembers its line and the line of each item."""
 
+    __slots__ = ("item_lines", "line")
     line: int
     item_lines: list[int]
 

@@ -128,6 +128,58 @@ def test_a_reload_rebuilds_only_the_changed_calendars_part(monkeypatch: pytest.M
     assert sorted(map(tuple, planned)) == [("a",), ("b",), ("c",)]
 
 
+def test_calendars_arriving_one_by_one_are_each_planned_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At start-up the timeline is unavailable until every calendar has loaded, but the parts
+    of those loaded are planned meanwhile: the last one to arrive is planned alone."""
+    store = CalendarStore({n: f"{n}.yaml" for n in NAMES})
+    cals = {
+        n: calendar(*(event(f"{n}{i}", start=T0 + 600 * i, scale=replicas(3 + i)) for i in range(3)),
+                    name=n)
+        for n in NAMES
+    }  # fmt: skip
+    clock = Clock(T0)
+    cache = PlanCache(store, clock=clock)
+    planned: list[str] = []
+    real_plan = plans_module.plan
+
+    def counting(calendars: Sequence[Calendar], *args: Any, **kwargs: Any) -> Any:
+        planned.extend(c.name for c in calendars)
+        return real_plan(calendars, *args, **kwargs)
+
+    monkeypatch.setattr(plans_module, "plan", counting)
+    metadata = {"baseReplicas": "2"}
+    loaded: list[str] = []
+    for n in NAMES:
+        timeline = cache.timeline("shop", "web", metadata)
+        assert timeline.error is not None and "has not loaded yet" in str(timeline.error)
+        assert planned == loaded[-1:]  # the one that just arrived
+        planned.clear()
+        store.publish(n, cals[n])
+        loaded.append(n)
+    timeline = cache.timeline("shop", "web", metadata)
+    assert timeline.error is None
+    assert planned == ["c"]  # the last alone, a and b as they were planned
+    check(cache, store, parse_metadata("shop", "web", metadata), clock)
+
+
+def test_a_missing_key_in_a_loaded_calendar_keeps_no_early_part() -> None:
+    """A part is kept only from a build without errors: the loaded calendar's missing key is
+    still reported once the last calendar arrives."""
+    store = CalendarStore({n: f"{n}.yaml" for n in ("a", "b")})
+    aimed = (Target(namespace="shop", name="web", labels={}, scale=None),)
+    needs_capacity = calendar(event("a0", start=T0 + 600, scale=load("5000"), targets=aimed),
+                              name="a")  # fmt: skip
+    clock = Clock(T0)
+    cache = PlanCache(store, clock=clock)
+    store.publish("a", needs_capacity)
+    assert "has not loaded yet" in str(cache.timeline("shop", "web", {"baseReplicas": "2"}).error)
+    store.publish("b", calendar(event("b0", start=T0 + 600, scale=replicas(4)), name="b"))
+    error = cache.timeline("shop", "web", {"baseReplicas": "2"}).error
+    assert error is not None and "capacityPerReplica" in str(error)
+
+
 def test_merge_takes_the_max_and_drops_repeats() -> None:
     c = calendar()
     parts = [

@@ -328,10 +328,11 @@ def reach(calendars: Sequence[Calendar], workload: Workload) -> tuple[int, int]:
     """How far before a start and after an end any occurrence can reach for this workload."""
     before = after = 0
     for calendar in calendars:
-        for event in calendar.events:
-            t = effective_timing(event, workload)
-            before = max(before, t.lead_time + t.ramp_up + workload.headroom_reach)
-            after = max(after, t.ramp_down)
+        # Events share their Timing objects (a calendar has a handful): each looked at once.
+        for t in {id(e.timing): e.timing for e in calendar.events}.values():
+            before = max(before, max(t.lead_time, workload.lead_time)
+                         + max(t.ramp_up, workload.ramp_up) + workload.headroom_reach)  # fmt: skip
+            after = max(after, t.ramp_down, workload.ramp_down)
     return before, after
 
 

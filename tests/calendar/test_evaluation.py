@@ -32,8 +32,10 @@ from scaler.calendar.evaluation import (
     changed_events,
     check_workload,
     concerns,
+    effective_timing,
     missing_key,
     plan,
+    reach,
     value_at,
 )
 from scaler.calendar.model import Calendar, Event, Once, Scale, Target
@@ -712,3 +714,17 @@ def test_concerns_tells_whether_an_event_applies_to_a_workload() -> None:
     off = event("off", targets=(Target(namespace="shop"),), disabled=True)
     assert concerns([mine], WEB) and concerns([everyone], WEB) and concerns([off], WEB)
     assert not concerns([theirs], WEB) and not concerns([], WEB)
+
+
+@given(cals=st.lists(calendars(max_events=6), max_size=3), workload=workloads)
+def test_reach_is_the_widest_effective_timing_of_any_event(
+    cals: list[Calendar], workload: Workload
+) -> None:
+    """reach looks at each shared Timing once; the answer is the definition's, event by
+    event."""
+    timings = [effective_timing(e, workload) for c in cals for e in c.events]
+    expected = (
+        max((t.lead_time + t.ramp_up + workload.headroom_reach for t in timings), default=0),
+        max((t.ramp_down for t in timings), default=0),
+    )
+    assert reach(cals, workload) == expected

@@ -127,8 +127,8 @@ class ServerProcess:
                 break
         return time.time() - began
 
-    def wait_http(self, url: str, *, timeout: float) -> float:
-        """Poll `url` every 5 ms until it answers 200; the seconds since start()."""
+    def wait_http(self, url: str, *, timeout: float, every: float = 0.005) -> float:
+        """Poll `url` every `every` seconds until it answers 200; the seconds since start()."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             if not self.alive():
@@ -139,7 +139,7 @@ class ServerProcess:
             ):
                 if response.status == 200:
                     return time.time() - self.started
-            time.sleep(0.005)
+            time.sleep(every)
         raise RuntimeError(f"{url} not ready after {timeout}s; see {self.log}")
 
     def wait_line(self, prefix: str, *, timeout: float) -> str:

@@ -93,13 +93,17 @@ def test_after_any_reloads_the_merged_parts_are_the_value_of_all_calendars(
         check(cache, store, workload, clock)
 
 
-def test_a_reload_rebuilds_only_the_changed_calendars_part(monkeypatch: pytest.MonkeyPatch) -> None:
-    store = CalendarStore({n: f"{n}.yaml" for n in NAMES})
-    cals = {
+def three_calendars() -> dict[str, Calendar]:
+    return {
         n: calendar(*(event(f"{n}{i}", start=T0 + 600 * i, scale=replicas(3 + i)) for i in range(3)),
                     name=n)
         for n in NAMES
     }  # fmt: skip
+
+
+def test_a_reload_rebuilds_only_the_changed_calendars_part(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = CalendarStore({n: f"{n}.yaml" for n in NAMES})
+    cals = three_calendars()
     for c in cals.values():
         store.publish(c.name, c)
     clock = Clock(T0)
@@ -134,11 +138,7 @@ def test_calendars_arriving_one_by_one_are_each_planned_once(
     """At start-up the timeline is unavailable until every calendar has loaded, but the parts
     of those loaded are planned meanwhile: the last one to arrive is planned alone."""
     store = CalendarStore({n: f"{n}.yaml" for n in NAMES})
-    cals = {
-        n: calendar(*(event(f"{n}{i}", start=T0 + 600 * i, scale=replicas(3 + i)) for i in range(3)),
-                    name=n)
-        for n in NAMES
-    }  # fmt: skip
+    cals = three_calendars()
     clock = Clock(T0)
     cache = PlanCache(store, clock=clock)
     planned: list[str] = []

@@ -116,6 +116,22 @@ def test_a_worker_reports_the_error_parsing_here_reports(content: str, reason: s
     assert (str(here.value), reason) == (str(there.value), there.value.reason)
 
 
+def events_read_after_killing(workers: ParseWorkers, content: str, processes: int) -> int:
+    """The events `workers` read from `content` when its first `processes` parser
+    processes are killed as soon as they are seen."""
+
+    async def scenario() -> int:
+        work = asyncio.ensure_future(workers.read(spec("sales.yaml"), content.encode(), "yaml"))
+        while len(found := multiprocessing.active_children()) < processes:
+            await asyncio.sleep(0.001)
+        for worker in found:
+            os.kill(worker.pid or 0, signal.SIGKILL)
+        calendar, _ = await work
+        return len(calendar.events)
+
+    return run(scenario(), timeout=120)
+
+
 def test_a_worker_that_dies_is_replaced_by_parsing_here(caplog: pytest.LogCaptureFixture) -> None:
     events = "".join(
         f"  - name: sale-{i}\n    start: 2026-11-01T00:00\n    duration: 1h\n"
@@ -124,19 +140,8 @@ def test_a_worker_that_dies_is_replaced_by_parsing_here(caplog: pytest.LogCaptur
     )
     content = f"version: 1\ntimezone: UTC\nevents:\n{events}"
 
-    async def scenario() -> int:
-        work = asyncio.ensure_future(  # one process: a read in full, not in parts
-            ParseWorkers(1).read(spec("sales.yaml"), content.encode(), "yaml")
-        )
-        while not (workers := multiprocessing.active_children()):
-            await asyncio.sleep(0.001)
-        for worker in workers:
-            os.kill(worker.pid or 0, signal.SIGKILL)
-        calendar, _ = await work
-        return len(calendar.events)
-
-    with caplog.at_level(logging.WARNING, logger="scaler.sources"):
-        assert 20_000 == run(scenario(), timeout=120)
+    with caplog.at_level(logging.WARNING, logger="scaler.sources"):  # one process: in full
+        assert 20_000 == events_read_after_killing(ParseWorkers(1), content, 1)
     assert any("parser process ended without an answer" in r.getMessage() for r in caplog.records)
 
 
@@ -220,20 +225,9 @@ def test_a_large_calendar_with_a_problem_reports_what_the_full_read_reports() ->
 
 def test_parts_whose_processes_die_are_read_in_full(caplog: pytest.LogCaptureFixture) -> None:
     content = big_calendar(8_000)
-
-    async def scenario() -> int:
-        work = asyncio.ensure_future(
-            ParseWorkers(2).read(spec("sales.yaml"), content.encode(), "yaml")
-        )
-        while len(workers := multiprocessing.active_children()) < 2:
-            await asyncio.sleep(0.001)
-        for worker in workers:
-            os.kill(worker.pid or 0, signal.SIGKILL)
-        calendar, _ = await work
-        return len(calendar.events)
-
     with caplog.at_level(logging.WARNING, logger="scaler.sources"):
-        assert len(decode_here(content, "sales.yaml")[0].events) == run(scenario(), timeout=120)
+        expected = len(decode_here(content, "sales.yaml")[0].events)
+        assert expected == events_read_after_killing(ParseWorkers(2), content, 2)
     assert any("reading it in full instead" in r.getMessage() for r in caplog.records)
 
 

@@ -191,13 +191,15 @@ _UNKNOWN = object()
 
 
 def _collection(parts: tuple[Any, ...], line: int) -> Any:
-    kind, items = parts
+    kind, items, nested = parts
     collection: Any
     if kind == "seq":
-        collection = Seq(_collection(v, line) if type(v) is tuple else v for v in items)
+        collection = Seq(_collection(v, line) if type(v) is tuple else v for v in items) if (
+            nested) else Seq(items)  # fmt: skip
         collection.item_lines = [line] * len(items)
     else:
-        collection = Map((k, _collection(v, line) if type(v) is tuple else v) for k, v in items)
+        collection = Map((k, _collection(v, line) if type(v) is tuple else v)
+                         for k, v in items) if nested else Map(items)  # fmt: skip
         collection.key_lines = dict.fromkeys(collection, line)
     collection.line = line
     return collection
@@ -270,7 +272,7 @@ def _quoted(text: str, at: int) -> tuple[str, int]:
         start = end + 2
 
 
-def _flow(text: str, at: int) -> tuple[tuple[str, tuple[Any, ...]], int]:
+def _flow(text: str, at: int) -> tuple[tuple[str, tuple[Any, ...], bool], int]:
     """The parts of the flow collection opening at `at` ("seq" and its items, or "map" and
     its (key, value) pairs; a nested collection is its parts), and where it ends. One line
     only; no `:` keys without a space, no `?`, no single-pair mappings in sequences, no empty
@@ -299,7 +301,9 @@ def _flow(text: str, at: int) -> tuple[tuple[str, tuple[Any, ...]], int]:
             at = _skip(text, at + 1)
         elif text[at : at + 1] != closing:
             raise _Unusual
-    return ("seq" if closing == "]" else "map", tuple(items)), at + 1
+    values = items if closing == "]" else [value for _, value in items]
+    nested = any(type(value) is tuple for value in values)
+    return ("seq" if closing == "]" else "map", tuple(items), nested), at + 1
 
 
 def _flow_node(text: str, at: int, *, key: bool) -> tuple[Any, int]:

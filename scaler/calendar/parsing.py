@@ -96,9 +96,9 @@ def _line(node: Any, key: str | None = None, default: int = 1) -> int:
     return default
 
 
-def _unknown(node: Map, known: Set[str]) -> list[str]:
+def _unknown(node: Map, known: set[str] | frozenset[str]) -> list[str]:
     """The keys of `node` not in `known`, sorted (the usual answer, none, found first)."""
-    return [] if known >= node.keys() else sorted(set(node) - known)
+    return [] if known.issuperset(node) else sorted(set(node) - known)
 
 
 def _suggest(key: str, known: Set[str]) -> str:

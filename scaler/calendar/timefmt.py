@@ -7,6 +7,7 @@ contract defines falls on a whole second, so integers keep the arithmetic exact 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -38,7 +39,11 @@ _OFFSET = re.compile(
 
 def parse_duration(text: str) -> int:
     """`1h30m` -> 5400. Raises ValueError with a message that shows the accepted form."""
-    text = str(text).strip()
+    return _duration(str(text).strip())
+
+
+@functools.lru_cache(maxsize=1024)  # calendars repeat a few durations thousands of times
+def _duration(text: str) -> int:
     pos = 0
     total = 0
     for match in _DURATION.finditer(text):
@@ -122,9 +127,9 @@ def parse_instant(text: str, zone: dt.tzinfo) -> int:
         match = _LOCAL.match(raw)
         if match:
             year, month, day, hour, minute, second = match.groups()
-            local = dt.datetime(int(year), int(month), int(day), int(hour), int(minute),
-                                int(second or 0))  # fmt: skip
-            return wall_clock_instant(local, zone)
+            # Made aware at once (fold=0): wall_clock_instant's rule, without a replace().
+            return int(dt.datetime(int(year), int(month), int(day), int(hour), int(minute),
+                                   int(second or 0), tzinfo=zone).timestamp())  # fmt: skip
         match = _OFFSET.match(raw)
         if match:
             parsed = dt.datetime.fromisoformat(raw.replace("z", "Z").replace("t", "T"))

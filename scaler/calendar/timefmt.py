@@ -39,10 +39,10 @@ _OFFSET = re.compile(
 
 def parse_duration(text: str) -> int:
     """`1h30m` -> 5400. Raises ValueError with a message that shows the accepted form."""
-    return _duration(str(text).strip())
+    text = str(text).strip()
+    return _known_duration(text) if len(text) <= 32 else _duration(text)
 
 
-@functools.lru_cache(maxsize=1024)  # calendars repeat a few durations thousands of times
 def _duration(text: str) -> int:
     pos = 0
     total = 0
@@ -57,6 +57,10 @@ def _duration(text: str) -> int:
             "e.g. 90s, 15m, 1h30m, 1d12h, 0s"
         )
     return total
+
+
+# Calendars repeat a few short durations thousands of times; a long text is never kept.
+_known_duration = functools.lru_cache(maxsize=1024)(_duration)
 
 
 def quote(text: str) -> str:

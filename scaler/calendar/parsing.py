@@ -531,20 +531,24 @@ def _recurring(
     )  # fmt: skip
 
 
-@functools.cache  # one set per country: its days are looked up once per year, not per event
 def _holidays(country: str, subdivision: str | None) -> HolidaySet:
+    return _holiday_set(country.upper(), subdivision.upper() if subdivision else None)
+
+
+# One set per country and subdivision: its days are looked up once per year, not per event.
+# Keyed by the codes as checked, so the cache holds at most the package's known ones.
+@functools.cache
+def _holiday_set(country: str, subdivision: str | None) -> HolidaySet:
     import holidays  # lazily: it imports a module per country
 
-    country = country.upper()
     if country not in holidays.list_supported_countries():
         raise ValueError(f"holidays:{country} is not a country the holidays package knows; "
                          "use an ISO 3166 code such as JP, US, DE")  # fmt: skip
     supported = holidays.list_supported_countries()[country]
-    if subdivision is not None and subdivision.upper() not in supported:
-        subdivision_upper = subdivision.upper()
-        raise ValueError(f"holidays:{country}-{subdivision_upper}: unknown subdivision; known: "
+    if subdivision is not None and subdivision not in supported:
+        raise ValueError(f"holidays:{country}-{subdivision}: unknown subdivision; known: "
                          f"{', '.join(supported) or 'none'}")  # fmt: skip
-    return HolidaySet(country, subdivision.upper() if subdivision else None)
+    return HolidaySet(country, subdivision)
 
 
 # Calendars repeat the same scales, timings and targets thousands of times. They are immutable,

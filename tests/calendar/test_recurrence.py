@@ -624,3 +624,23 @@ def test_daily_starts_keep_their_wall_clock_time_or_move_forward_by_the_gap(
             assert before is not None and moment.utcoffset() is not None
             gap = moment.utcoffset() - before  # type: ignore[operator]
             assert moment.replace(tzinfo=None) == wanted.replace(tzinfo=None) + gap
+
+
+def test_events_excluding_one_countrys_holidays_share_one_set_however_written() -> None:
+    """One set per country and subdivision (its days looked up once a year, not per event),
+    whatever the case of the codes: a calendar cannot grow the sets kept by writing them in
+    new ways."""
+    cal = calendar(
+        '- {name: a, schedule: "0 21 * * *", duration: 1h, exclude: ["holidays:JP"], '
+        'scale: {replicas: 2}}\n'
+        '- {name: b, schedule: "0 9 * * *", duration: 1h, exclude: ["holidays:jp"], '
+        'scale: {replicas: 3}}\n'
+        '- {name: c, schedule: "0 9 * * *", duration: 1h, exclude: ["holidays:us-ca"], '
+        'scale: {replicas: 3}}\n'
+        '- {name: d, schedule: "0 9 * * *", duration: 1h, exclude: ["holidays:US-CA"], '
+        'scale: {replicas: 3}}',
+        zone="Asia/Tokyo",
+    )
+    sets = [e.schedule.excluded_holidays[0] for e in cal.events]  # type: ignore[union-attr]
+    assert sets[0] is sets[1] and sets[2] is sets[3] and sets[0] is not sets[2]
+    assert [(h.country, h.subdivision) for h in sets] == [("JP", None)] * 2 + [("US", "CA")] * 2

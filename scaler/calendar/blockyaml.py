@@ -40,6 +40,8 @@ def _odd(text: str) -> bool:
     if text.isascii():
         return bool(text.encode().translate(None, _ASCII_OK))
     return _ODD.search(text) is not None
+
+
 # A plain scalar may not start with an indicator (here, "-" only before a non-space).
 _INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
 # A plain scalar inside a flow collection: stops at a flow indicator, ":" or "#".
@@ -274,7 +276,8 @@ def _quoted(text: str, at: int) -> tuple[str, int]:
 
 def _flow(text: str, at: int) -> tuple[tuple[str, tuple[Any, ...], bool], int]:
     """The parts of the flow collection opening at `at` ("seq" and its items, or "map" and
-    its (key, value) pairs; a nested collection is its parts), and where it ends. One line
+    its (key, value) pairs; a nested collection is its parts; whether there is one), and
+    where it ends. One line
     only; no `:` keys without a space, no `?`, no single-pair mappings in sequences, no empty
     entries."""
     closing = "]" if text[at] == "[" else "}"

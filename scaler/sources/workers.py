@@ -39,7 +39,14 @@ from scaler.calendar.parsing import reading
 from scaler.calendar.recurrence import CronSchedule
 from scaler.errors import SourceError
 from scaler.sources import forkserver
-from scaler.sources.decoding import THREADS, Format, changes_of, read_calendar, read_part_of
+from scaler.sources.decoding import (
+    THREADS,
+    Format,
+    changes_of,
+    may_read_in_parts,
+    read_calendar,
+    read_part_of,
+)
 
 if TYPE_CHECKING:  # not at run time: the parser processes need none of the config reader
     from scaler.sources.config import SourceSpec
@@ -138,7 +145,7 @@ class ParseWorkers:
         """`decoding.read_calendar` in a worker process (or in parts: `_read_in_parts`);
         SourceError when the content is rejected."""
         free = self._processes - self._asked if forkserver.context() else 0
-        if free > 1 and len(content) >= SPLIT_BYTES and fmt in (None, "yaml"):
+        if free > 1 and len(content) >= SPLIT_BYTES and may_read_in_parts(content, fmt):
             with self._asking(free):  # now: another read looking next finds them taken
                 joined = await self._read_in_parts(spec, content, fmt, free)
             if joined is not None:

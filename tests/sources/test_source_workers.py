@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import json
 import logging
 import multiprocessing
 import os
@@ -12,6 +13,7 @@ import signal
 from decimal import Decimal
 
 import pytest
+import yaml
 from helpers import BROKEN_YAML, ICS, INVALID_CALENDAR, run
 
 from scaler.calendar.incremental import Layout
@@ -205,6 +207,22 @@ def test_a_large_calendar_is_read_in_parts_on_the_free_cores_as_in_full() -> Non
     here, here_layout = decode_here(content, "sales.yaml")
     assert canonical(calendar) == canonical(here)
     assert layout == here_layout  # its next change is read from the changed events
+
+
+@pytest.mark.parametrize("kind", ["json", "like"])
+def test_a_large_calendar_parts_cannot_read_takes_one_process(kind: str) -> None:
+    """JSON, and a calendar with `like` scales, are read in full at once: not first in parts
+    that would all come back empty-handed."""
+    content = big_calendar(8_000)
+    if kind == "json":
+        content = json.dumps(yaml.safe_load(content), default=str)
+    else:
+        content += ("  - name: sized\n    start: 2027-11-01T00:00\n    duration: 1h\n"
+                    "    scale: {like: sale-1, otherwise: {replicas: 3}}\n")  # fmt: skip
+    assert len(content) > 256 * 1024  # workers.SPLIT_BYTES
+    (calendar, _), most = read_watching(ParseWorkers(2), content)
+    assert most == 1
+    assert canonical(calendar) == canonical(decode_here(content, "sales.yaml")[0])
 
 
 def test_a_large_calendar_with_a_problem_reports_what_the_full_read_reports() -> None:

@@ -333,6 +333,19 @@ class PlanCache:
             self._apply(key, entry, built)
         return entry
 
+    def ready(self, ref: ScaledObjectRef) -> Timeline | None:
+        """The request's remembered timeline if it needs no build, else None (then await
+        `timeline_of`): KEDA's every poll between two swaps, answered without a coroutine."""
+        key = self._by_ref.get(ref.SerializeToString(deterministic=True))
+        entry = None if key is None else self._timelines.get(key)
+        if entry is None:
+            return None
+        now = self._clock()
+        if self._stale(entry, now):
+            return None
+        entry.last_seen = now
+        return entry
+
     async def timeline_of(self, ref: ScaledObjectRef, *, patient: bool = False) -> Timeline:
         """`timeline` for a request's ScaledObjectRef, found by the message's deterministic
         encoding (map keys sorted): a third of the cost of a frozenset of its metadata, and

@@ -97,7 +97,14 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):  # type: ignore[mi
     async def GetMetrics(
         self, request: pb.GetMetricsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetMetricsResponse:
-        timeline = await self._timeline("GetMetrics", request.scaledObjectRef, context)
+        ref = request.scaledObjectRef
+        # Nearly every call: a timeline built and no error, taken without two more coroutines
+        # (~0.7 of ~4.5 us of our own per call; grpc's is ~200).
+        timeline = self._plans.ready(ref)
+        if timeline is None or timeline.error is not None or timeline.workload is None:
+            timeline = await self._timeline("GetMetrics", ref, context)
+        else:
+            self.problems.answered("GetMetrics", ref, timeline.workload)
         value = self._value(timeline)
         assert timeline.workload is not None
         name = request.metricName or timeline.workload.metric_name

@@ -53,9 +53,10 @@ test: deps proto-check lint
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	@command -v h2load >/dev/null 2>&1 || { \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-client >/dev/null; }
+	@{ command -v h2load && command -v valgrind; } >/dev/null 2>&1 || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-client valgrind >/dev/null; }
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.instructions
 
 soak: $(STAMP)
 	$(BIN)/python -m bench.soak

@@ -369,3 +369,31 @@ def test_close_ends_the_rebuild_in_progress() -> None:
         assert task.done() and cache._rebuild_task is None
 
     asyncio.run(scenario())
+
+
+def test_ready_gives_a_built_current_timeline_and_nothing_else() -> None:
+    """GetMetrics' fast path: `ready` answers only what `timeline_of` would return at once,
+    the same entry; after a swap or past the timeline's window it leaves the call to
+    `timeline_of`, which rebuilds."""
+    from scaler._proto import externalscaler_pb2 as pb
+
+    store = CalendarStore({"a": "a.yaml"})
+    store.publish("a", calendar(event("a0", start=T0 + 600, scale=replicas(4)), name="a"))
+    clock = Clock(T0)
+    cache = PlanCache(store, clock=clock)
+    ref = pb.ScaledObjectRef(namespace="shop", name="web", scalerMetadata={"baseReplicas": "2"})
+
+    async def scenario() -> None:
+        assert cache.ready(ref) is None  # never asked: nothing built
+        built = await cache.timeline_of(ref, patient=True)
+        assert built.error is None and cache.ready(ref) is built
+        assert built.value(T0 + 600) == 4
+        store.publish("a", calendar(event("a0", start=T0 + 600, scale=replicas(6)), name="a"))
+        assert cache.ready(ref) is None  # a swap: the old plan is not served
+        rebuilt = await cache.timeline_of(ref, patient=True)
+        assert cache.ready(ref) is rebuilt and rebuilt.value(T0 + 600) == 6
+        clock.now = rebuilt.valid_until
+        assert cache.ready(ref) is None  # past its window
+        await cache.close()
+
+    asyncio.run(scenario())

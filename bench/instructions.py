@@ -45,11 +45,11 @@ from bench.common import (
     replace_section,
     workload,
 )
+from bench.run import METHOD
 from scaler._proto import externalscaler_pb2_grpc as pb_grpc
 
 __all__ = ["main"]
 
-METHOD = "/externalscaler.ExternalScaler/GetMetrics"
 STREAMS = 8
 SIZES = (10, 10_000)
 Ready = Callable[[subprocess.Popen[bytes], Path], None]  # returns once the server answers

@@ -99,7 +99,7 @@ class ExternalScalerServicer(pb_grpc.ExternalScalerServicer):  # type: ignore[mi
     ) -> pb.GetMetricsResponse:
         ref = request.scaledObjectRef
         # Nearly every call: a timeline built and no error, taken without two more coroutines
-        # (~0.7 of ~4.5 us of our own per call; grpc's is ~200).
+        # (~1.4 of ~4.4 us of our own per call; grpc's is ~200).
         timeline = self._plans.ready(ref)
         if timeline is None or timeline.error is not None or timeline.workload is None:
             timeline = await self._timeline("GetMetrics", ref, context)

@@ -43,9 +43,10 @@ from bench.common import (
     machine_lines,
     metrics_request,
     replace_section,
+    scaler_process,
     workload,
 )
-from bench.run import METHOD
+from bench.run import h2load_argv
 from scaler._proto import externalscaler_pb2_grpc as pb_grpc
 
 __all__ = ["main"]
@@ -82,9 +83,7 @@ def _counted(argv: list[str], port: int, calls: int, work: Path, ready: Ready
         ns, name, meta = gen.WORKLOADS[0]
         body = work / "body"
         body.write_bytes(grpc_body(metrics_request(ns, name, meta)))
-        h2load = ["h2load", "-c", "1", "-m", str(STREAMS), "-t", "1",
-                  "-H", "content-type: application/grpc", "-H", "te: trailers", "-d", str(body),
-                  f"http://{HOST}:{port}{METHOD}"]  # fmt: skip
+        h2load = h2load_argv(port, body, STREAMS)
         subprocess.run([*h2load, "-n", "200"], capture_output=True, check=True, timeout=300)
         control("-i", "on")
         began = time.monotonic()
@@ -175,10 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             paths = gen.write_calendars(work / f"cal-{events}", events, reload_value=1)
             names = [(p.stem, p) for p in paths]
             port = free_port()
-            server = [sys.executable, "-m", "bench.serve_local", "--grpc-port", str(port),
-                      "--http-port", str(free_port())]  # fmt: skip
-            for name, path in names:
-                server += ["--calendar", f"{name}={path}"]
+            server = scaler_process([(n, str(p)) for n, p in names], port, free_port(),
+                                    work / "scaler.log").argv  # fmt: skip
             reference = Reference.of_files(names, time.time())
             count, idle = _counted(server, port, args.calls, work, _scaler_ready(port, reference))
             ratio = count / floor

@@ -122,15 +122,20 @@ class SizeResult:
     reloading: Load = field(default_factory=Load)  # ... and in the RELOAD_WINDOW after it
 
 
+def h2load_argv(port: int, body: Path, streams: int) -> list[str]:
+    """h2load sending `body` as GetMetrics over h2c: one connection, `streams` in flight."""
+    return ["h2load", "-c", "1", "-m", str(streams), "-t", "1",
+            "-H", "content-type: application/grpc", "-H", "te: trailers", "-d", str(body),
+            f"http://{HOST}:{port}{METHOD}"]  # fmt: skip
+
+
 def h2load(port: int, body: Path, streams: int, seconds: float, warmup: float, log: Path,
            into: Load) -> None:  # fmt: skip
     log.unlink(missing_ok=True)  # h2load appends
     argv = [
-        "h2load", "-c", "1", "-m", str(streams), "-t", "1",
+        *h2load_argv(port, body, streams),
         "-D", f"{int(seconds * 1000)}ms", "--warm-up-time", f"{int(warmup * 1000)}ms",
-        "-H", "content-type: application/grpc", "-H", "te: trailers",
-        "-d", str(body), "--log-file", str(log),
-        f"http://{HOST}:{port}{METHOD}",
+        "--log-file", str(log),
     ]  # fmt: skip
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + warmup + 30)
     if out.returncode != 0:
@@ -226,11 +231,8 @@ def latency_during_reload(port: int, body: Path, first_file: Path, text: str, ex
     log.unlink(missing_ok=True)
     seconds = 2 * RELOAD_WINDOW + 1.0
     argv = [
-        "h2load", "-c", "1", "-m", "1", "-t", "1", "--rps", str(RELOAD_RATE),
-        "-D", f"{int(seconds * 1000)}ms", "--warm-up-time", "500ms",
-        "-H", "content-type: application/grpc", "-H", "te: trailers",
-        "-d", str(body), "--log-file", str(log),
-        f"http://{HOST}:{port}{METHOD}",
+        *h2load_argv(port, body, 1), "--rps", str(RELOAD_RATE),
+        "-D", f"{int(seconds * 1000)}ms", "--warm-up-time", "500ms", "--log-file", str(log),
     ]  # fmt: skip
     h2 = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(0.5 + RELOAD_WINDOW + 0.5)

@@ -201,6 +201,14 @@ class Timeline:
         i = bisect.bisect_right(self.times, now) - 1
         return self.values[i] if i >= 0 else 0
 
+    def steady(self, now: float) -> tuple[int, int]:
+        """The instants [since, until) around `now`, within the window, over which the value
+        is `value(now)`."""
+        i = bisect.bisect_right(self.times, now)
+        since = self.times[i - 1] if i > 0 else self.valid_from
+        until = self.times[i] if i < len(self.times) else self.valid_until
+        return max(since, self.valid_from), min(until, self.valid_until)
+
     def next_activity_change(self, now: float) -> int | None:
         """The first instant after `now` where value > 0 flips; None: not within the window."""
         active = self.value(now) > 0
@@ -313,6 +321,11 @@ class PlanCache:
         """Metadata syntax only (GetMetricSpec): never depends on calendar content."""
         return parse_metadata(namespace, name, metadata, known_calendars=set(self._store.names))
 
+    @property
+    def version(self) -> int:
+        """The snapshot version timelines are built from now: it changes on every swap."""
+        return self._store.snapshot.version
+
     def remembered(self) -> tuple[int, int]:
         """(entries, approximate bytes) remembered for distinct metadata sets and requests."""
         return (
@@ -331,19 +344,6 @@ class PlanCache:
             assert entry.workload is not None
             built = self._compute(entry.workload, self._store.snapshot, int(now), entry.parts)
             self._apply(key, entry, built)
-        return entry
-
-    def ready(self, ref: ScaledObjectRef) -> Timeline | None:
-        """The request's remembered timeline if it needs no build, else None (then await
-        `timeline_of`): KEDA's every poll between two swaps, answered without a coroutine."""
-        key = self._by_ref.get(ref.SerializeToString(deterministic=True))
-        entry = None if key is None else self._timelines.get(key)
-        if entry is None:
-            return None
-        now = self._clock()
-        if self._stale(entry, now):
-            return None
-        entry.last_seen = now
         return entry
 
     async def timeline_of(self, ref: ScaledObjectRef, *, patient: bool = False) -> Timeline:

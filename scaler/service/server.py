@@ -21,11 +21,10 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry
 
 from scaler._proto import externalscaler_pb2 as pb
-from scaler._proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.errors import ScalerError
 from scaler.service.peaks import PeakBook
 from scaler.service.plans import PlanCache
-from scaler.service.servicer import ExternalScalerServicer
+from scaler.service.servicer import ExternalScalerServicer, add_to_server
 from scaler.service.telemetry import RpcMetrics
 from scaler.sources.store import CalendarStore
 
@@ -81,7 +80,7 @@ class GrpcServer:
         # Metrics wrap each handler once, as it is registered: an interceptor would run on
         # every call (about a fifth of grpcio's own per-call cost, see bench/RESULTS.md).
         services = self.rpc_metrics.instrument(server)
-        pb_grpc.add_ExternalScalerServicer_to_server(self.servicer, services)
+        add_to_server(self.servicer, services)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, services)
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), services

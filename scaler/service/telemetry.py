@@ -1,5 +1,5 @@
 """RPC metrics, taken by a wrapper around each method handler, which also turns request
-bodies that are not valid messages into INVALID_ARGUMENT.
+bodies that are not valid messages into INVALID_ARGUMENT (scaler.service.wire).
 
 The wrappers are made once, when the services are registered (`RpcMetrics.instrument`), not per
 call: a grpc.aio interceptor runs on every call and cost about a fifth of grpcio's own per-call
@@ -8,18 +8,11 @@ event loop is the only writer) that a collector turns into the Prometheus counte
 at scrape time: a fraction of a microsecond, where prometheus_client's locked counter and
 histogram took about one. Values that can be read at scrape time (served values, source
 health) are collected then too, by the web layer, not on every RPC.
-
-grpc.aio decodes a request before any handler or interceptor sees it, and a body that does not
-decode became UNKNOWN with protobuf's exception text and a traceback in the log per call (a
-log flood anyone can cause). So each handler's request deserializer is wrapped too: a bad body
-decodes to `_Undecodable`, which the handler wrapper answers with INVALID_ARGUMENT and one
-log line.
 """
 
 from __future__ import annotations
 
 import inspect
-import logging
 import time
 from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
@@ -31,9 +24,9 @@ from prometheus_client import CollectorRegistry, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
-__all__ = ["InstrumentedServer", "RpcMetrics"]
+from scaler.service.wire import Undecodable, lenient, log_undecodable, reject, undecodable_message
 
-log = logging.getLogger("scaler.service")
+__all__ = ["InstrumentedServer", "RpcMetrics"]
 
 # `_created` series double the output and nobody alerts on them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -49,47 +42,6 @@ _LATENCY = (
     "Time spent handling unary gRPC requests (streams: time to the end of the stream is not "
     "measured).",
 )
-
-
-class _Undecodable:
-    """What a request body that is not a valid message decodes to."""
-
-    __slots__ = ("problem", "size")
-
-    def __init__(self, problem: str, size: int) -> None:
-        self.problem = problem  # the decoder's message, at most 200 characters
-        self.size = size  # bytes received
-
-
-def _lenient(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
-    """`deserializer`, giving `_Undecodable` instead of raising."""
-    if deserializer is None:
-        return None
-
-    def decode(raw: bytes) -> Any:
-        try:
-            return deserializer(raw)
-        except Exception as exc:  # protobuf's DecodeError, or whatever a deserializer raises
-            return _Undecodable(str(exc)[:200], len(raw))
-
-    return decode
-
-
-def _log_undecodable(method: str, request: _Undecodable) -> None:
-    extra = {"method": method, "bytes": request.size, "problem": request.problem}
-    log.warning("request body is not a valid message", extra=extra)
-
-
-def _undecodable(method: str, request: _Undecodable) -> str:
-    return (
-        f"{method}: the request body ({request.size} bytes) is not a valid message "
-        f"({request.problem}); send the request message of this method's .proto"
-    )
-
-
-async def _reject(context: grpc.aio.ServicerContext, method: str, request: _Undecodable) -> None:
-    _log_undecodable(method, request)
-    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, _undecodable(method, request))
 
 
 class _Tally:
@@ -167,8 +119,8 @@ class RpcMetrics(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 started = clock()
                 try:
-                    if type(request) is _Undecodable:
-                        await _reject(context, full_method, request)
+                    if type(request) is Undecodable:
+                        await reject(context, full_method, request)
                     response = await inner(request, context)
                 except BaseException:
                     code = _code_name(context, "UNKNOWN")
@@ -184,7 +136,7 @@ class RpcMetrics(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
             return grpc.unary_unary_rpc_method_handler(
                 unary,
-                request_deserializer=_lenient(handler.request_deserializer),
+                request_deserializer=lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         # grpc.aio serves a unary-stream handler in one of two styles, told apart by
@@ -196,8 +148,8 @@ class RpcMetrics(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
             async def stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 try:
-                    if type(request) is _Undecodable:
-                        await _reject(context, full_method, request)
+                    if type(request) is Undecodable:
+                        await reject(context, full_method, request)
                     async for item in inner_stream(request, context):
                         yield item
                 except BaseException:
@@ -207,7 +159,7 @@ class RpcMetrics(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
             return grpc.unary_stream_rpc_method_handler(
                 stream,
-                request_deserializer=_lenient(handler.request_deserializer),
+                request_deserializer=lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None and inspect.iscoroutinefunction(handler.unary_stream):
@@ -215,8 +167,8 @@ class RpcMetrics(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
             async def writer(request: Any, context: grpc.aio.ServicerContext) -> None:
                 try:
-                    if type(request) is _Undecodable:
-                        await _reject(context, full_method, request)
+                    if type(request) is Undecodable:
+                        await reject(context, full_method, request)
                     await inner_writer(request, context)
                 except BaseException:
                     self._count(method, _code_name(context, "CANCELLED"))
@@ -225,7 +177,7 @@ class RpcMetrics(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
             return grpc.unary_stream_rpc_method_handler(
                 writer,
-                request_deserializer=_lenient(handler.request_deserializer),
+                request_deserializer=lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.stream_stream is not None and inspect.isgeneratorfunction(handler.stream_stream):
@@ -234,10 +186,11 @@ class RpcMetrics(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
             def checked_sync(requests: Any, context: Any) -> Any:
                 for request in requests:
-                    if type(request) is _Undecodable:
-                        _log_undecodable(full_method, request)
+                    if type(request) is Undecodable:
+                        log_undecodable(full_method, request)
                         context.abort(
-                            grpc.StatusCode.INVALID_ARGUMENT, _undecodable(full_method, request)
+                            grpc.StatusCode.INVALID_ARGUMENT,
+                            undecodable_message(full_method, request),
                         )
                         # The sync context's abort returns instead of raising: end the
                         # requests, or the handler's thread reads on and can hang for good
@@ -250,7 +203,7 @@ class RpcMetrics(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
             return grpc.stream_stream_rpc_method_handler(
                 bidi_sync,
-                request_deserializer=_lenient(handler.request_deserializer),
+                request_deserializer=lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         return handler

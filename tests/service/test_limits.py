@@ -343,12 +343,11 @@ def test_metadata_over_the_size_limit_is_not_remembered() -> None:
     assert (0, 0) == asyncio.run(ask())
 
 
-def test_answers_to_long_requested_metric_names_are_not_remembered(
-    serve: Serve, connect: Connect
-) -> None:
-    # GetMetrics echoes the requested name; answers are cached per (name, value).
-    client = connect(serve({"sales": LAUNCH}, clock=Clock(DURING)))
-    names = [f"{i}-" + "n" * 100_000 for i in range(20)]
+def test_answers_to_long_requests_are_not_remembered(serve: Serve, connect: Connect) -> None:
+    # GetMetrics echoes the requested name and remembers answers by the request's bytes.
+    server = serve({"sales": LAUNCH}, clock=Clock(DURING))
+    client = connect(server)
+    names = ["short", *(f"{i}-" + "n" * 100_000 for i in range(20))]
 
     answered = [
         client.scaler.GetMetrics(metrics_request(ref(), name), timeout=CALL_TIMEOUT)
@@ -358,7 +357,24 @@ def test_answers_to_long_requested_metric_names_are_not_remembered(
     ]
 
     assert names == answered
-    assert all(len(name) <= 200 for name, _ in servicer_module._RESPONSES)
+    remembered = server.server.servicer._answers
+    assert 1 == len(remembered)
+    assert all(len(request) <= servicer_module._ANSWER_KEY_MAX for request in remembered)
+
+
+def test_remembered_answers_are_bounded_in_number(
+    serve: Serve, connect: Connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(servicer_module, "_ANSWERS_MAX", 8)
+    server = serve({"sales": LAUNCH}, clock=Clock(DURING))
+    client = connect(server)
+
+    for i in range(30):
+        request = metrics_request(ref(), f"metric-{i}")
+        assert (
+            7 == client.scaler.GetMetrics(request, timeout=CALL_TIMEOUT).metricValues[0].metricValue
+        )
+        assert len(server.server.servicer._answers) <= 8
 
 
 def _rss() -> int:

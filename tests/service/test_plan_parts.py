@@ -194,8 +194,18 @@ def test_the_memory_bound_counts_every_part() -> None:
     sends): the parts' change points count toward it, not only the merged ones."""
     store = CalendarStore({n: f"{n}.yaml" for n in NAMES})
     for n in NAMES:
-        store.publish(n, calendar(*(event(f"{n}{i}", start=T0 + 700 * i, end=T0 + 700 * i + 300,
-                                          scale=replicas(2 + i)) for i in range(4)), name=n))
+        store.publish(
+            n,
+            calendar(
+                *(
+                    event(
+                        f"{n}{i}", start=T0 + 700 * i, end=T0 + 700 * i + 300, scale=replicas(2 + i)
+                    )
+                    for i in range(4)
+                ),
+                name=n,
+            ),
+        )
     cache = PlanCache(store, clock=Clock(T0))
     timeline = cache.timeline("shop", "web", {"baseReplicas": "1"})
     in_parts = sum(len(part.times) for part in timeline.parts.values())
@@ -371,29 +381,36 @@ def test_close_ends_the_rebuild_in_progress() -> None:
     asyncio.run(scenario())
 
 
-def test_ready_gives_a_built_current_timeline_and_nothing_else() -> None:
-    """GetMetrics' fast path: `ready` answers only what `timeline_of` would return at once,
-    the same entry; after a swap or past the timeline's window it leaves the call to
-    `timeline_of`, which rebuilds."""
-    from scaler._proto import externalscaler_pb2 as pb
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(calendars=calendar_sets, workload=workloads, offsets=st.lists(st.integers(-300, 4000)))
+def test_steady_is_exactly_the_span_of_the_value_within_the_window(
+    calendars: list[Calendar], workload: Workload, offsets: list[int]
+) -> None:
+    """GetMetrics serves a remembered answer over `steady(now)`: the value must be the same at
+    every instant of it, and change (or the window end) at both of its ends."""
+    store = CalendarStore({name: f"{name}.yaml" for name in NAMES})
+    for c in calendars:
+        store.publish(c.name, c)
+    cache = PlanCache(store, clock=Clock(T0))
+    timeline = cache.timeline("shop", "web", metadata_of(workload))
+    assert timeline.error is None
+    for now in (T0 + offset + 0.5 for offset in offsets):
+        if not timeline.valid_from <= now < timeline.valid_until:
+            continue
+        since, until = timeline.steady(now)
+        value = timeline.value(now)
+        assert timeline.valid_from <= since <= now < until <= timeline.valid_until
+        assert value == timeline.value(since) == timeline.value(until - 0.001)
+        assert since == timeline.valid_from or timeline.value(since - 0.001) != value
+        assert until == timeline.valid_until or timeline.value(until) != value
 
+
+def test_the_version_changes_on_every_swap() -> None:
     store = CalendarStore({"a": "a.yaml"})
+    cache = PlanCache(store, clock=Clock(T0))
+    before = cache.version
     store.publish("a", calendar(event("a0", start=T0 + 600, scale=replicas(4)), name="a"))
-    clock = Clock(T0)
-    cache = PlanCache(store, clock=clock)
-    ref = pb.ScaledObjectRef(namespace="shop", name="web", scalerMetadata={"baseReplicas": "2"})
-
-    async def scenario() -> None:
-        assert cache.ready(ref) is None  # never asked: nothing built
-        built = await cache.timeline_of(ref, patient=True)
-        assert built.error is None and cache.ready(ref) is built
-        assert built.value(T0 + 600) == 4
-        store.publish("a", calendar(event("a0", start=T0 + 600, scale=replicas(6)), name="a"))
-        assert cache.ready(ref) is None  # a swap: the old plan is not served
-        rebuilt = await cache.timeline_of(ref, patient=True)
-        assert cache.ready(ref) is rebuilt and rebuilt.value(T0 + 600) == 6
-        clock.now = rebuilt.valid_until
-        assert cache.ready(ref) is None  # past its window
-        await cache.close()
-
-    asyncio.run(scenario())
+    assert cache.version != before
+    after = cache.version
+    store.publish("a", calendar(event("a0", start=T0 + 600, scale=replicas(6)), name="a"))
+    assert cache.version not in (before, after)

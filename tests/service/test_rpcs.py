@@ -24,6 +24,7 @@ from scaler._proto import externalscaler_pb2 as pb
 from scaler.calendar.model import Calendar
 from scaler.calendar.parsing import parse_calendar
 from scaler.errors import ScalerError
+from scaler.service import servicer as servicer_module
 from scaler.service.server import SERVICE_NAME, GrpcServer
 from scaler.sources.store import CalendarStore
 from tests.serverthread import Clock, ServerThread
@@ -227,6 +228,87 @@ def test_get_metrics_follows_the_clock_on_one_server(serve: Serve, connect: Conn
         )
 
     assert seen == [0, 7, 0, 7]
+
+
+# GetMetrics remembers an answer for the request's exact bytes while it cannot change (see
+# scaler.service.servicer): asked again and again, the same bytes must still follow the
+# calendar to the millisecond, reloads at once, and the workload's bookkeeping.
+
+
+def _ask(client: Client, body: bytes) -> int:
+    answer = client.channel.unary_unary(
+        "/externalscaler.ExternalScaler/GetMetrics",
+        response_deserializer=pb.GetMetricsResponse.FromString,
+    )(body, timeout=CALL_TIMEOUT)
+    return int(answer.metricValues[0].metricValue)
+
+
+def _body(request: pb.GetMetricsRequest) -> bytes:
+    return bytes(request.SerializeToString())
+
+
+def test_the_same_request_bytes_follow_the_calendar_at_its_change_points(
+    serve: Serve, connect: Connect
+) -> None:
+    clock = Clock(START - 0.001)
+    client = connect(serve({"sales": LAUNCH}, clock=clock))
+    body = _body(metrics_request(ref(), "sale-calendar"))
+
+    seen = []
+    for instant in (START - 0.001, START - 0.001, START, START + 0.5, END - 0.001, END, END,
+                    START + 0.1, START - 0.001):  # fmt: skip
+        clock.now = instant
+        seen.append(_ask(client, body))
+
+    assert seen == [0, 0, 7, 7, 7, 0, 0, 7, 0]  # the last two: the clock went back
+
+
+def test_the_same_request_bytes_get_a_reloaded_value_at_once(
+    serve: Serve, connect: Connect
+) -> None:
+    server = serve({"sales": LAUNCH}, clock=Clock(DURING))
+    client = connect(server)
+    body = _body(metrics_request(ref(), "sale-calendar"))
+    assert [7, 7] == [_ask(client, body), _ask(client, body)]
+
+    server.publish(_parse(calendar_yaml(one_off("launch", "2030-01-01T10:00", "1h",
+                                                 "{replicas: 9}")), "sales"))  # fmt: skip
+
+    assert 9 == _ask(client, body)
+
+
+def test_map_entries_in_any_order_get_the_same_answer(serve: Serve, connect: Connect) -> None:
+    # Go's protobuf writes a map's entries in a random order: KEDA's bytes vary between polls.
+    # Concatenated messages merge, so these are one ref with its two keys in either order.
+    client = connect(serve({"sales": FRONTEND_FACTOR}, clock=Clock(DURING)))
+    head = _body(pb.ScaledObjectRef(namespace="shop", name="web"))
+    labels = _body(pb.ScaledObjectRef(scalerMetadata={"labels": "tier=frontend"}))
+    base = _body(pb.ScaledObjectRef(scalerMetadata={"baseReplicas": "3"}))
+    name = _body(pb.GetMetricsRequest(metricName="sale-calendar"))
+
+    def request(ref_bytes: bytes) -> bytes:
+        return b"\x0a" + bytes([len(ref_bytes)]) + ref_bytes + name  # field 1, length < 128
+
+    one, other = request(head + labels + base), request(head + base + labels)
+    assert one != other
+
+    assert [6, 6, 6, 6] == [_ask(client, one), _ask(client, other), _ask(client, one),
+                            _ask(client, other)]  # fmt: skip
+
+
+def test_a_remembered_answer_still_marks_the_workload_seen(serve: Serve, connect: Connect) -> None:
+    clock = Clock(DURING)
+    server = serve({"sales": LAUNCH}, clock=clock)
+    client = connect(server)
+    body = _body(metrics_request(ref(), "sale-calendar"))
+    problems = server.server.servicer.problems
+    _ask(client, body)
+
+    clock.now = DURING + servicer_module.RECHECK
+    assert 7 == _ask(client, body)
+
+    [state] = problems.workloads()
+    assert DURING + servicer_module.RECHECK == state.last_seen
 
 
 def test_get_metrics_is_unavailable_while_a_calendar_it_uses_never_loaded(

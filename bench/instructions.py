@@ -11,7 +11,10 @@ switched on, IDLE_S seconds without calls are counted (then dumped), `--calls` c
 (8 streams on one connection) and counted. The load's count includes everything the process
 did meanwhile (grpcio, the event loop, our handler) less the idle rate times the load's
 seconds: under callgrind a call lasts ~50x longer, and a timer or file poll with it. The
-parser processes are not counted (valgrind does not follow the forkserver's exec).
+parser processes are not counted (valgrind does not follow the forkserver's exec). h2load
+sends one body, so after the first call the scaler answers from its answers remembered per
+request body (scaler/service/servicer.py); a body not seen yet costs the full path (1.08x
+the floor's instructions when that was every call, bench/RESULTS.md item 41).
 
 Throughput >= 0.9x the floor's, when the server is CPU-bound, means at most 1/0.9 = 1.11x the
 floor's instructions per call (cache misses and system calls are not counted). A

@@ -362,6 +362,24 @@ def test_answers_to_long_requests_are_not_remembered(serve: Serve, connect: Conn
     assert all(len(request) <= servicer_module._ANSWER_KEY_MAX for request in remembered)
 
 
+def test_a_request_of_the_size_bound_is_remembered_and_one_byte_more_is_not(
+    serve: Serve, connect: Connect
+) -> None:
+    server = serve({"sales": LAUNCH}, clock=Clock(DURING))
+    client = connect(server)
+    bound = servicer_module._ANSWER_KEY_MAX
+    base = len(metrics_request(ref(), "m" * 200).SerializeToString()) - 200
+    at, over = (metrics_request(ref(), "m" * (bound - base + extra)) for extra in (0, 1))
+    assert (bound, bound + 1) == (at.ByteSize(), over.ByteSize())
+
+    for request in (at, over, at, over):
+        assert (
+            7 == client.scaler.GetMetrics(request, timeout=CALL_TIMEOUT).metricValues[0].metricValue
+        )
+
+    assert [bound] == [len(request) for request in server.server.servicer._answers]
+
+
 def test_remembered_answers_are_bounded_in_number(
     serve: Serve, connect: Connect, monkeypatch: pytest.MonkeyPatch
 ) -> None:

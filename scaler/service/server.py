@@ -20,18 +20,16 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry
 
-from scaler._proto import externalscaler_pb2 as pb
 from scaler.errors import ScalerError
 from scaler.service.peaks import PeakBook
 from scaler.service.plans import PlanCache
-from scaler.service.servicer import ExternalScalerServicer, add_to_server
+from scaler.service.servicer import SERVICE_NAME, ExternalScalerServicer, add_to_server
 from scaler.service.telemetry import RpcMetrics
 from scaler.sources.store import CalendarStore
 
 __all__ = ["SERVICE_NAME", "GrpcServer", "Keepalive"]
 
 log = logging.getLogger("scaler.service")
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ExternalScaler"].full_name
 
 
 @dataclass(frozen=True, kw_only=True)

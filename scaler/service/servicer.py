@@ -39,12 +39,13 @@ from scaler.service.plans import PlanCache, Timeline
 from scaler.service.problems import Problems
 from scaler.service.wire import Undecodable, decode, reject
 
-__all__ = ["RECHECK", "ExternalScalerServicer", "add_to_server"]
+__all__ = ["RECHECK", "SERVICE_NAME", "ExternalScalerServicer", "add_to_server"]
 
 RECHECK = 1.0  # seconds a remembered GetMetrics answer is served without the full path
 _ANSWERS_MAX = 4096  # remembered answers (then all are forgotten at once: a burst of misses)
 _ANSWER_KEY_MAX = 1024  # bytes: a longer request is answered, not remembered (< 5 MB in all)
-_GET_METRICS = "/externalscaler.ExternalScaler/GetMetrics"
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ExternalScaler"].full_name
+_GET_METRICS = f"/{SERVICE_NAME}/GetMetrics"
 
 _ACTIVE = pb.IsActiveResponse(result=True)
 _INACTIVE = pb.IsActiveResponse(result=False)
@@ -211,9 +212,9 @@ def add_to_server(servicer: ExternalScalerServicer, server: Any) -> None:
         **taken.handlers,
         "GetMetrics": grpc.unary_unary_rpc_method_handler(servicer.GetMetrics),
     }
-    service = pb.DESCRIPTOR.services_by_name["ExternalScaler"].full_name
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
-    server.add_registered_method_handlers(service, handlers)
+    generic = grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
+    server.add_generic_rpc_handlers((generic,))
+    server.add_registered_method_handlers(SERVICE_NAME, handlers)
 
 
 def _spec(metric_name: str) -> pb.GetMetricSpecResponse:

@@ -46,6 +46,7 @@ proto-check: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check scaler tests scripts bench
+	$(BIN)/ruff format --check scaler tests scripts bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -120,10 +120,10 @@ def _targets(rng: random.Random, lines: list[str]) -> None:
         elif form == 2:
             lines.append(f"      - namespace: {rng.choice(_NAMESPACES)}")
         elif form == 3:
-            lines.append(f"      - namespace: \"{rng.choice(_NAMESPACES)[:4]}*\"")
-            lines.append(f"        name: \"{rng.choice(_NAMES)}*\"")
+            lines.append(f'      - namespace: "{rng.choice(_NAMESPACES)[:4]}*"')
+            lines.append(f'        name: "{rng.choice(_NAMES)}*"')
         else:
-            lines.append(f"      - name: \"{rng.choice(_NAMES)}-*\"")
+            lines.append(f'      - name: "{rng.choice(_NAMES)}-*"')
         if rng.random() < 0.2:
             lines.append(f"        scale: {{replicas: {rng.randint(5, 120)}}}")
 
@@ -171,7 +171,7 @@ def generate(
             kind = rng.choice(("factor", "load"))  # "everyone gets N" is rare: keep it aimed
         if recurring:
             lines.append(f"  - name: time-sale-{i:06d}")
-            lines.append(f"    schedule: \"{_pick(rng, _CRONS)}\"")
+            lines.append(f'    schedule: "{_pick(rng, _CRONS)}"')
             lines.append(f"    duration: {rng.choice(('30m', '1h', '1h', '2h', '3h'))}")
             begin = base + dt.timedelta(days=rng.randint(-60, 300))
             lines.append(f"    from: {begin:%Y-%m-%d}")
@@ -183,7 +183,7 @@ def generate(
                 day = begin + dt.timedelta(days=rng.randint(1, 13))
                 lines.append(f"    exclude: [{day:%Y-%m-%d}]")
             elif roll < 0.37:
-                lines.append("    exclude: [\"holidays:JP\", year-end]")
+                lines.append('    exclude: ["holidays:JP", year-end]')
         else:
             lines.append(f"  - name: sale-{i:06d}")
             start = base + dt.timedelta(minutes=rng.randrange(-60 * 1440, 365 * 1440, 15))

@@ -263,8 +263,6 @@ def latency_during_reload(port: int, body: Path, first_file: Path, text: str, ex
             time.sleep(0.01)
 
 
-
-
 def time_reload(port: int, first_file: Path, text: str, expect: int) -> float:
     """Seconds from an atomic rewrite of the calendar to GetMetrics serving `expect`."""
     request = metrics_request(*gen.RELOAD_PROBE)
@@ -345,8 +343,13 @@ def bench_size(events: int, work: Path, floor_port: int, args: argparse.Namespac
         # /readyz polled meanwhile: after the probe, it would count the probe's channel close
         # (~1 s at 100,000 events).
         ready: list[float] = []
-        poll = threading.Thread(target=lambda: ready.append(server.wait_http(
-            f"http://{HOST}:{http_port}/readyz", timeout=300, every=PROBE_MS / 1000)))
+        poll = threading.Thread(
+            target=lambda: ready.append(
+                server.wait_http(
+                    f"http://{HOST}:{http_port}/readyz", timeout=300, every=PROBE_MS / 1000
+                )
+            )
+        )
         poll.start()
         result.first_answer_s = first_answer(server, grpc_port, reference)
         poll.join()

@@ -146,7 +146,13 @@ def report(calendar_file: Path, url: str, *args: str) -> int:
 
 
 def _row(
-    event: str, start: int, end: int, floor: int, reached: int | None, late: int | None, peak: int | None
+    event: str,
+    start: int,
+    end: int,
+    floor: int,
+    reached: int | None,
+    late: int | None,
+    peak: int | None,
 ) -> dict[str, object]:
     return {
         "event": event,
@@ -207,8 +213,16 @@ def test_report_table_says_ready_late_never_and_in_progress(
     assert 2 == report(calendar_file, server.url)
 
     out = capsys.readouterr().out
-    rows = {line.split()[0]: line for line in out.splitlines() if line.partition(" ")[0].endswith("-sale")}
-    assert "history: max(kube_horizontalpodautoscaler_status_current_replicas{namespace=\"shop\",horizontalpodautoscaler=\"keda-hpa-web\"}) at " + server.url in out
+    rows = {
+        line.split()[0]: line
+        for line in out.splitlines()
+        if line.partition(" ")[0].endswith("-sale")
+    }
+    assert (
+        'history: max(kube_horizontalpodautoscaler_status_current_replicas{namespace="shop",horizontalpodautoscaler="keda-hpa-web"}) at '
+        + server.url
+        in out
+    )
     assert rows["ready-sale"].split() == ["ready-sale", format_instant(t.ready), "20",
                                           format_instant(t.ready - 690), "25", "ready"]  # fmt: skip
     assert rows["late-sale"].split()[-3:] == ["late", "by", "4m"]
@@ -237,15 +251,26 @@ def test_report_takes_the_history_query_and_the_workload_metadata(
 ) -> None:
     """A query of its own (4 x the HPA's replicas) and a leadTime of the workload's own: the
     grid starts 10 minutes before late-sale, where 4 x 5 already makes its floor of 20."""
-    query = f'4 * max({REPLICAS}{{namespace="$namespace",horizontalpodautoscaler="keda-hpa-$name"}})'
-    window = ["--from", format_instant(times.late - HOUR), "--to", format_instant(times.late + HOUR)]
+    query = (
+        f'4 * max({REPLICAS}{{namespace="$namespace",horizontalpodautoscaler="keda-hpa-$name"}})'
+    )
+    window = [
+        "--from",
+        format_instant(times.late - HOUR),
+        "--to",
+        format_instant(times.late + HOUR),
+    ]
 
     assert 0 == report(calendar_file, server.url, "--history-query", query, *window,
                        "--meta", "leadTime=10m", "--format", "json")  # fmt: skip
 
     [row] = json.loads(capsys.readouterr().out)["events"]
     assert (row["event"], row["reached"], row["ready_at_start"], row["peak"]) == (
-        "late-sale", format_instant(times.late - 10 * MIN), True, 80)
+        "late-sale",
+        format_instant(times.late - 10 * MIN),
+        True,
+        80,
+    )
 
 
 def test_report_with_no_event_in_range_exits_0_without_asking_prometheus(
@@ -324,10 +349,14 @@ def test_bad_range_is_one_line_and_exit_1(
     assert _one_error_line(capsys).startswith(message)
 
 
-def test_prometheus_url_must_be_http(calendar_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_prometheus_url_must_be_http(
+    calendar_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert 1 == report(calendar_file, "prometheus:9090")
 
-    assert _one_error_line(capsys).startswith("error: --prometheus 'prometheus:9090': give an http(s) URL")
+    assert _one_error_line(capsys).startswith(
+        "error: --prometheus 'prometheus:9090': give an http(s) URL"
+    )
 
 
 def test_prometheus_namespace_and_name_are_required(calendar_file: Path) -> None:

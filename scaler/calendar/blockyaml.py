@@ -320,8 +320,10 @@ def _flow_node(text: str, at: int, *, key: bool) -> tuple[Any, int]:
     if not first or (first in _INDICATORS and (first != "-" or text[at + 1 : at + 2] in " ,]}")):
         raise _Unusual  # an empty entry, `- x`, `?`, an anchor, ...
     end = _FLOW_PLAIN.match(text, at).end()  # type: ignore[union-attr]
-    if end == len(text) or text[end] in "[{" or (
-        text[end] in "#:" and not (key and text[end : end + 2] == ": ")
+    if (
+        end == len(text)
+        or text[end] in "[{"
+        or (text[end] in "#:" and not (key and text[end : end + 2] == ": "))
     ):
         raise _Unusual  # unclosed, `a[`, a comment, `a:b`, `a: b` in a sequence
     value = text[at:end].rstrip(" ")

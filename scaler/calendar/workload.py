@@ -47,9 +47,7 @@ _HEADROOM_FOR = re.compile(
 )
 # KEDA prefixes `s<index>-`; the HPA needs a valid metric name part: keep it DNS-label-like.
 METRIC_NAME_MAX = 200  # characters
-_METRIC_NAME = re.compile(
-    rf"^[A-Za-z0-9]([A-Za-z0-9._-]{{0,{METRIC_NAME_MAX - 2}}}[A-Za-z0-9])?$"
-)
+_METRIC_NAME = re.compile(rf"^[A-Za-z0-9]([A-Za-z0-9._-]{{0,{METRIC_NAME_MAX - 2}}}[A-Za-z0-9])?$")
 _LABEL_KEY = re.compile(
     r"^([a-z0-9]([a-z0-9.-]*[a-z0-9])?/)?[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$"
 )

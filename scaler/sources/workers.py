@@ -108,9 +108,7 @@ def _answer(sender: Connection, job: Callable[..., Any], content: bytes, **kwarg
     sender.close()
 
 
-def _run(
-    process: BaseProcess, receiver: Connection, sender: Connection
-) -> tuple[Any, ...]:
+def _run(process: BaseProcess, receiver: Connection, sender: Connection) -> tuple[Any, ...]:
     """Start the worker, wait for its answer (EOFError if it died first), reap it."""
     try:
         try:

@@ -326,8 +326,7 @@ class StatusPage:
             return ""
         kinds = {"known": "good", "none": "warn", "pending": "warn", "failing": "bad"}
         rows = "".join(
-            f'<li>{_badge(kinds[d.state], d.state)} <b>{escape(d.event)}</b>: '
-            f"{escape(d.text)}</li>"
+            f"<li>{_badge(kinds[d.state], d.state)} <b>{escape(d.event)}</b>: {escape(d.text)}</li>"
             for d in found
         )
         return f'<ul class="history">{rows}</ul>'

@@ -1,7 +1,5 @@
 """What a workload gets at an instant and over a range (SPEC 3, and the plan of SPEC 7)."""
 
-
-
 from __future__ import annotations
 
 import itertools

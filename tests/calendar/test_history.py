@@ -240,8 +240,9 @@ def test_an_otherwise_the_workload_cannot_compute_is_a_missing_key_when_it_would
 
     assert E == until
     assert isinstance(error, MetadataError) and "baseReplicas" == error.key
-    assert "its otherwise (factor) needs baseReplicas: add baseReplicas to the trigger metadata" in str(
-        error
+    assert (
+        "its otherwise (factor) needs baseReplicas: add baseReplicas to the trigger metadata"
+        in str(error)
     )
     assert (None, None) == like_error([cal], WEB, known("47"), S)
     assert missing_key([cal], WEB, S) is None  # the like scale itself needs no key

@@ -113,16 +113,23 @@ def test_a_removed_event_and_an_appended_one() -> None:
     [
         ("a new default zone", lambda t: t.replace("timezone: Asia/Tokyo", "timezone: UTC", 1)),
         ("a new default lead", lambda t: t.replace("leadTime: 15m", "leadTime: 20m", 1)),
-        ("an anchor and alias", lambda t: t.replace("scale: {replicas: 1}",
-                                                    "scale: &one {replicas: 1}", 1)),
+        (
+            "an anchor and alias",
+            lambda t: t.replace("scale: {replicas: 1}", "scale: &one {replicas: 1}", 1),
+        ),
         ("a tab", lambda t: t.replace("duration: 1h", "duration:\t1h", 1)),
         ("Windows line ends", lambda t: t.replace("\n", "\r\n")),
         ("a repeated name", lambda t: t.replace("name: sale-000002", "name: sale-000001", 1)),
         ("a problem", lambda t: t.replace("duration: 1h", "duration: 1 hour", 1)),
         ("every event changed", lambda t: t.replace("    start: ", "    start:  ")),
         ("events in flow style", lambda t: t.replace("events:\n", "events: [\n", 1) + "]\n"),
-        ("a like scale", lambda t: t + "  - name: sized\n    start: 2027-11-01T00:00\n"
-                                       "    duration: 1h\n    scale: {like: sale-000001}\n"),
+        (
+            "a like scale",
+            lambda t: (
+                t + "  - name: sized\n    start: 2027-11-01T00:00\n"
+                "    duration: 1h\n    scale: {like: sale-000001}\n"
+            ),
+        ),
     ],
 )
 def test_what_is_read_in_full(description: str, edit: Any) -> None:
@@ -180,8 +187,11 @@ def _edit(text: str, rng: random.Random) -> str:
     if kind == 0:  # change a value
         for i in range(at, len(lines)):
             if "replicas: " in lines[i] or "factor: " in lines[i]:
-                lines[i] = lines[i].replace(": ", ": 1", 1) if "replicas" in lines[i] else (
-                    lines[i].replace("factor: ", "factor: 1", 1))
+                lines[i] = (
+                    lines[i].replace(": ", ": 1", 1)
+                    if "replicas" in lines[i]
+                    else (lines[i].replace("factor: ", "factor: 1", 1))
+                )
                 break
     elif kind == 1:  # insert an event
         name = f"new-{rng.randrange(10**6)}"
@@ -266,9 +276,11 @@ def test_a_calendar_read_in_parts_is_the_full_read(count: int) -> None:
 def test_parts_read_the_zone_and_exclusions_after_the_list() -> None:
     text = (
         "version: 1\nevents:\n"
-        + "".join(f"- name: s{i}\n  schedule: '0 21 * * *'\n  duration: 1h\n"
-                  f"  exclude: [year-end]\n  scale: {{replicas: {i + 2}}}\n\n# note\n"
-                  for i in range(9))
+        + "".join(
+            f"- name: s{i}\n  schedule: '0 21 * * *'\n  duration: 1h\n"
+            f"  exclude: [year-end]\n  scale: {{replicas: {i + 2}}}\n\n# note\n"
+            for i in range(9)
+        )
         + "timezone: Europe/Berlin\nexclusions:\n  year-end: [2026-12-31]\n"
     )
     found = in_parts(text, 4)

@@ -1,7 +1,5 @@
 """Calendar files: YAML 1.2 reading, the schema, DST for one-off times, validation (SPEC 2)."""
 
-
-
 from __future__ import annotations
 
 import dataclasses

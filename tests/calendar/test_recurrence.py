@@ -632,13 +632,13 @@ def test_events_excluding_one_countrys_holidays_share_one_set_however_written() 
     new ways."""
     cal = calendar(
         '- {name: a, schedule: "0 21 * * *", duration: 1h, exclude: ["holidays:JP"], '
-        'scale: {replicas: 2}}\n'
+        "scale: {replicas: 2}}\n"
         '- {name: b, schedule: "0 9 * * *", duration: 1h, exclude: ["holidays:jp"], '
-        'scale: {replicas: 3}}\n'
+        "scale: {replicas: 3}}\n"
         '- {name: c, schedule: "0 9 * * *", duration: 1h, exclude: ["holidays:us-ca"], '
-        'scale: {replicas: 3}}\n'
+        "scale: {replicas: 3}}\n"
         '- {name: d, schedule: "0 9 * * *", duration: 1h, exclude: ["holidays:US-CA"], '
-        'scale: {replicas: 3}}',
+        "scale: {replicas: 3}}",
         zone="Asia/Tokyo",
     )
     sets = [e.schedule.excluded_holidays[0] for e in cal.events]  # type: ignore[union-attr]

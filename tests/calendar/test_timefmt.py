@@ -1,7 +1,5 @@
 """Durations and times as calendars write them, and the wall-clock rule on DST days (SPEC 2)."""
 
-
-
 from __future__ import annotations
 
 import datetime as dt

@@ -1,7 +1,5 @@
 """ScaledObject trigger metadata into a Workload (SPEC 4)."""
 
-
-
 from __future__ import annotations
 
 from decimal import Decimal

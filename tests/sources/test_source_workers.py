@@ -184,7 +184,9 @@ def big_calendar(events: int, extra: str = "") -> str:
     return f"version: 1\ntimezone: Asia/Tokyo\nevents:\n{body}{extra}"
 
 
-def read_watching(workers: ParseWorkers, content: str) -> tuple[tuple[Calendar, Layout | None], int]:
+def read_watching(
+    workers: ParseWorkers, content: str
+) -> tuple[tuple[Calendar, Layout | None], int]:
     """(what `workers` read, the most parser processes seen at once)."""
 
     async def scenario() -> tuple[tuple[Calendar, Layout | None], int]:
@@ -229,8 +231,7 @@ def test_a_large_calendar_with_a_problem_reports_what_the_full_read_reports() ->
     for extra in (
         "  - name: sale-3\n    start: 2027-01-01T00:00\n    duration: 1h\n"
         "    scale: {replicas: 2}\n",  # a name the first part uses
-        "  - name: late\n    start: 2027-01-01T00:00\n    duration: 1x\n"
-        "    scale: {replicas: 2}\n",
+        "  - name: late\n    start: 2027-01-01T00:00\n    duration: 1x\n    scale: {replicas: 2}\n",
     ):
         content = big_calendar(8_000, extra)
         with pytest.raises(SourceError) as here:
